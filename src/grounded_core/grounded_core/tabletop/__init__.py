@@ -1,0 +1,1 @@
+"""Tabletop arm world (temporary during development)."""

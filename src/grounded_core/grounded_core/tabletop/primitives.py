@@ -1,0 +1,386 @@
+"""Pick/place primitives: the action space of MISSION B1 (Transporter/CLIPort style).
+
+An action is an (x, y) location in the workspace. When the gripper is empty the
+arm *picks* there; when it holds something it *places* there:
+
+pick(x, y)
+    open the gripper, travel at ``travel_height`` to above (x, y), cast a ray
+    down to find the surface under (x, y) (table or the top object of a stack),
+    descend to ``grasp_depth`` below that surface (never lower than
+    ``min_grasp_height`` above the table), close the fingers with a limited force
+    until they stall, lift back to ``travel_height``. If the fingers closed on
+    air the gripper reopens; nothing else in the world was touched.
+place(x, y)
+    travel to above (x, y) with the held object, cast rays under the object's
+    footprint to find the highest surface below it, descend until the object's
+    bottom is ``place_clearance`` above that surface, open the fingers, wait
+    ``release_time``, retreat to ``travel_height``.
+
+Both end with ``settle_time`` of simulation so the state the caller sees is at
+rest. Objects only move through finger contact and gravity (no teleporting,
+no attach constraint). "Holding" is what a real parallel gripper reports: the
+last command was *close* and the fingers stopped more than
+``holding_min_width`` apart.
+
+Speed: the arm runs joint position control with high gains towards IK
+solutions of a few Cartesian waypoints spaced ``waypoint_spacing`` apart,
+switching to the next waypoint as soon as the end effector is within one
+spacing of the current one, and only the last waypoint of a segment is
+approached to ``position_tolerance``. This keeps a primitive at a few hundred
+physics steps while moving along nearly straight lines (MISSION B5 needs many
+thousands of primitive steps).
+
+IK: pybullet's null-space IK (kept near the home pose, so the elbow does not
+wander over thousands of motions) refined by two plain IK passes, computed on a
+private kinematic copy of the robot synchronised to the real joint angles, so
+the simulation being stepped is never teleported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pybullet
+from pybullet_utils.bullet_client import BulletClient
+
+from . import predicates
+from .state import TABLE
+
+if TYPE_CHECKING:
+    from .world import TabletopWorld
+
+PICK = "pick"
+PLACE = "place"
+#: How often (in physics steps) motion loops check whether a target is reached.
+CHECK_EVERY = 2
+#: Rays start this far below the gripper or the held object.
+RAY_MARGIN = 3e-3
+#: Fraction of the held object's half size used for the footprint rays.
+FOOTPRINT_INSET = 0.9
+
+
+@dataclass(frozen=True)
+class PrimitiveResult:
+    """What one primitive did (the ROS node forwards it; the env puts it in ``info``)."""
+
+    kind: str  # "pick" or "place"
+    x: float
+    y: float
+    picked: str | None  # object held after a pick (None: closed on air or it slipped)
+    placed: str | None  # object released by a place (None: nothing identifiable was held)
+    placed_on: str | None  # what the released object rests on: object, "table", fixture, None
+    surface: str  # body found under (x, y) by the height rays
+    surface_height: float  # height of that surface (metres)
+    reached: bool  # every motion segment reached its target within the time limits
+    sim_steps: int  # physics steps the primitive took
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Arm:
+    """Joint-level control of the robot of one :class:`TabletopWorld`."""
+
+    def __init__(self, world: TabletopWorld) -> None:
+        self.world = world
+        self.p = world.client
+        self.robot = world.robot_id
+        self.cfg = world.config.robot
+        self.motion = world.config.motion
+        p = self.p
+        n_joints = p.getNumJoints(self.robot)
+        infos = [p.getJointInfo(self.robot, j) for j in range(n_joints)]
+        # pybullet's IK works on all movable joints in index order.
+        self._movable = [j for j, info in enumerate(infos) if info[2] != pybullet.JOINT_FIXED]
+        missing = [j for j in (*self.cfg.arm_joints, *self.cfg.finger_joints) if j not in self._movable]
+        if missing:
+            from .errors import WorldConfigError
+
+            raise WorldConfigError(
+                world.config.source, "robot.arm_joints", f"joint {missing[0]} is not a movable joint"
+            )
+        self._arm_ik_index = [self._movable.index(j) for j in self.cfg.arm_joints]
+        lower = [infos[j][8] for j in self._movable]
+        upper = [infos[j][9] for j in self._movable]
+        rest = [0.0] * len(self._movable)
+        for j, q in zip(self.cfg.arm_joints, self.cfg.home_joints, strict=True):
+            rest[self._movable.index(j)] = q
+        for j in self.cfg.finger_joints:
+            rest[self._movable.index(j)] = self.cfg.finger_open
+        self._ik_limits = {
+            "lowerLimits": lower,
+            "upperLimits": upper,
+            "jointRanges": [max(u - lo, 1e-3) for lo, u in zip(lower, upper, strict=True)],
+            "restPoses": rest,
+        }
+        self._dt = world.config.physics.time_step
+        self.orientation = pybullet.getQuaternionFromEuler(
+            [math.pi, 0.0, self.cfg.base_yaw + self.cfg.gripper_yaw]
+        )
+        # A kinematic copy of the robot in its own client: IK may set its joints freely.
+        self._ik_client = BulletClient(pybullet.DIRECT)
+        self._ik_robot = self._ik_client.loadURDF(
+            str(self.cfg.urdf),
+            self.cfg.base_position,
+            pybullet.getQuaternionFromEuler([0.0, 0.0, self.cfg.base_yaw]),
+            useFixedBase=True,
+        )
+        self.gripper_closed = False
+
+    # ------------------------------------------------------------------ low level
+
+    def reset(self) -> None:
+        """Home pose, gripper open, motors holding that pose (used by world reset)."""
+        p = self.p
+        for j, q in zip(self.cfg.arm_joints, self.cfg.home_joints, strict=True):
+            p.resetJointState(self.robot, j, q, 0.0)
+        for j in self.cfg.finger_joints:
+            p.resetJointState(self.robot, j, self.cfg.finger_open, 0.0)
+        self._command_arm(self.cfg.home_joints)
+        self._command_fingers(self.cfg.finger_open)
+        self.gripper_closed = False
+
+    def _command_arm(self, joint_targets) -> None:
+        for j, q, force in zip(
+            self.cfg.arm_joints, joint_targets, self.cfg.arm_max_forces, strict=True
+        ):
+            self.p.setJointMotorControl2(
+                self.robot,
+                j,
+                pybullet.POSITION_CONTROL,
+                targetPosition=float(q),
+                force=force,
+                positionGain=self.cfg.position_gain,
+                maxVelocity=self.cfg.arm_max_velocity,
+            )
+
+    def _command_fingers(self, target: float) -> None:
+        for j in self.cfg.finger_joints:
+            self.p.setJointMotorControl2(
+                self.robot,
+                j,
+                pybullet.POSITION_CONTROL,
+                targetPosition=target,
+                force=self.cfg.finger_force,
+                maxVelocity=self.cfg.finger_max_velocity,
+            )
+
+    def joint_positions(self) -> list[float]:
+        return [s[0] for s in self.p.getJointStates(self.robot, list(self.cfg.arm_joints))]
+
+    def ee_position(self) -> np.ndarray:
+        state = self.p.getLinkState(self.robot, self.cfg.ee_link, computeForwardKinematics=True)
+        return np.array(state[4])
+
+    def gripper_width(self) -> float:
+        states = self.p.getJointStates(self.robot, list(self.cfg.finger_joints))
+        return float(states[0][0] + states[1][0])
+
+    def is_holding(self) -> bool:
+        return self.gripper_closed and self.gripper_width() > self.motion.holding_min_width
+
+    def lowest_finger_z(self) -> float:
+        return min(self.p.getAABB(self.robot, j)[0][2] for j in self.cfg.finger_joints)
+
+    def solve_ik(self, target) -> list[float]:
+        """Arm joint angles putting the grasp point at ``target`` pointing down."""
+        ik, robot = self._ik_client, self._ik_robot
+        for j, q in zip(self.cfg.arm_joints, self.joint_positions(), strict=True):
+            ik.resetJointState(robot, j, q)
+        solution = None
+        for limits in (self._ik_limits, {}, {}):
+            solution = ik.calculateInverseKinematics(
+                robot,
+                self.cfg.ee_link,
+                list(target),
+                self.orientation,
+                maxNumIterations=20,
+                residualThreshold=1e-5,
+                **limits,
+            )
+            for index, j in zip(self._arm_ik_index, self.cfg.arm_joints, strict=True):
+                ik.resetJointState(robot, j, solution[index])
+        return [solution[i] for i in self._arm_ik_index]
+
+    # ------------------------------------------------------------------ motions
+
+    def move_to(self, target) -> tuple[bool, int]:
+        """Move the grasp point to ``target`` along a straight line.
+
+        Returns (reached, physics steps). ``reached`` is False when the segment
+        timed out, e.g. because the fingers pushed against an object.
+        """
+        target = np.asarray(target, dtype=float)
+        start = self.ee_position()
+        spacing = self.motion.waypoint_spacing
+        n_waypoints = max(1, math.ceil(float(np.linalg.norm(target - start)) / spacing))
+        budget = max(CHECK_EVERY, round(self.motion.max_segment_time / self._dt))
+        used = 0
+        reached = False
+        for i in range(1, n_waypoints + 1):
+            waypoint = start + (target - start) * (i / n_waypoints)
+            self._command_arm(self.solve_ik(waypoint))
+            final = i == n_waypoints
+            tolerance = self.motion.position_tolerance if final else spacing
+            while used < budget:
+                self.world.step_simulation(CHECK_EVERY)
+                used += CHECK_EVERY
+                if np.linalg.norm(self.ee_position() - waypoint) < tolerance:
+                    reached = final
+                    break
+        return reached, used
+
+    def open_gripper(self) -> int:
+        """Open the fingers fully; returns physics steps."""
+        self.gripper_closed = False
+        self._command_fingers(self.cfg.finger_open)
+        budget = max(CHECK_EVERY, round(self.motion.gripper_time / self._dt))
+        used = 0
+        while used < budget and self.gripper_width() < 2 * self.cfg.finger_open - 2e-3:
+            self.world.step_simulation(CHECK_EVERY)
+            used += CHECK_EVERY
+        return used
+
+    def close_gripper(self) -> int:
+        """Close the fingers with the configured force until they stop; returns physics steps."""
+        self.gripper_closed = True
+        self._command_fingers(0.0)
+        budget = max(CHECK_EVERY, round(self.motion.gripper_time / self._dt))
+        used = 0
+        previous = self.gripper_width()
+        while used < budget:
+            self.world.step_simulation(CHECK_EVERY)
+            used += CHECK_EVERY
+            width = self.gripper_width()
+            # Stalled on an object (or fully closed): the fingers stopped moving.
+            if width < 1e-3 or (used >= 4 * CHECK_EVERY and abs(previous - width) < 2e-5):
+                break
+            previous = width
+        return used
+
+    def close(self) -> None:
+        """Disconnect the kinematic copy used for IK."""
+        self._ik_client.disconnect()
+
+    def wait(self, seconds: float) -> int:
+        steps = round(seconds / self._dt)
+        if steps > 0:
+            self.world.step_simulation(steps)
+        return steps
+
+
+# ---------------------------------------------------------------------- primitives
+
+
+def _footprint(world: TabletopWorld, name: str, x: float, y: float) -> list[tuple[float, float]]:
+    """Centre and four inset bottom corners of object ``name`` if its centre were at (x, y)."""
+    state = world.object_state(name)
+    rotation = np.array(pybullet.getMatrixFromQuaternion(state.orientation)).reshape(3, 3)
+    half = state.size / 2.0 * FOOTPRINT_INSET
+    points = [(x, y)]
+    for sx in (-1.0, 1.0):
+        for sy in (-1.0, 1.0):
+            offset = rotation @ np.array([sx * half, sy * half, 0.0])
+            points.append((x + offset[0], y + offset[1]))
+    return points
+
+
+def pick(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
+    """Pick at (x, y); see the module docstring."""
+    arm, motion = world.arm, world.config.motion
+    table = world.table_height
+    steps = arm.open_gripper()
+    reached_all = True
+    reached, used = arm.move_to([x, y, table + motion.travel_height])
+    steps, reached_all = steps + used, reached_all and reached
+    surface_z, surface = world.surface_below([(x, y)], arm.lowest_finger_z() - RAY_MARGIN)
+    grasp_z = max(surface_z - motion.grasp_depth, table + motion.min_grasp_height)
+    reached, used = arm.move_to([x, y, grasp_z])
+    steps, reached_all = steps + used, reached_all and reached
+    steps += arm.close_gripper()
+    reached, used = arm.move_to([x, y, table + motion.travel_height])
+    steps, reached_all = steps + used, reached_all and reached
+    steps += arm.wait(motion.settle_time)
+    picked = predicates.held_object(world.state(), world.config.tolerances)
+    if not arm.is_holding():
+        steps += arm.open_gripper()  # closed on air: be ready for the next pick
+    return PrimitiveResult(
+        kind=PICK,
+        x=x,
+        y=y,
+        picked=picked,
+        placed=None,
+        placed_on=None,
+        surface=surface,
+        surface_height=surface_z,
+        reached=reached_all,
+        sim_steps=steps,
+    )
+
+
+def place(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
+    """Place what the gripper holds at (x, y); see the module docstring."""
+    arm, motion = world.arm, world.config.motion
+    table = world.table_height
+    held = predicates.held_object(world.state(), world.config.tolerances)
+    reached, steps = arm.move_to([x, y, table + motion.travel_height])
+    reached_all = reached
+    ee_z = float(arm.ee_position()[2])
+    if held is not None:
+        body = world.object_ids[held]
+        bottom_z = world.client.getAABB(body)[0][2]
+        held_xy = world.object_state(held).position[:2]
+        points = _footprint(world, held, float(held_xy[0]), float(held_xy[1]))
+    else:
+        bottom_z = arm.lowest_finger_z()
+        points = [(x, y)]
+    surface_z, surface = world.surface_below(points, bottom_z - RAY_MARGIN)
+    # Lower the object until its bottom is place_clearance above that surface.
+    release_z = ee_z - (bottom_z - (surface_z + motion.place_clearance))
+    release_z = max(release_z, table + motion.min_grasp_height)
+    reached, used = arm.move_to([x, y, release_z])
+    steps, reached_all = steps + used, reached_all and reached
+    steps += arm.open_gripper()
+    steps += arm.wait(motion.release_time)
+    reached, used = arm.move_to([x, y, table + motion.travel_height])
+    steps, reached_all = steps + used, reached_all and reached
+    steps += arm.wait(motion.settle_time)
+    return PrimitiveResult(
+        kind=PLACE,
+        x=x,
+        y=y,
+        picked=None,
+        placed=held,
+        placed_on=_support_of(world, held) if held is not None else None,
+        surface=surface,
+        surface_height=surface_z,
+        reached=reached_all,
+        sim_steps=steps,
+    )
+
+
+def _support_of(world: TabletopWorld, name: str) -> str | None:
+    """What object ``name`` rests on after a place: an object, the table, a fixture or None."""
+    state = world.state()
+    tol = world.config.tolerances
+    for other in state.object_names:
+        if predicates.is_on_top(state, name, other, tol):
+            return other
+    if state.touching(name, TABLE):
+        return TABLE
+    for pair in state.contacts:
+        if name in pair and len(pair) == 2:
+            (other,) = pair - {name}
+            if other in world.fixture_ids:
+                return other
+    return None
+
+
+def execute_primitive(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
+    """Place when the gripper holds something, else pick (MISSION B1)."""
+    if world.arm.is_holding():
+        return place(world, x, y)
+    return pick(world, x, y)

@@ -1,0 +1,21 @@
+"""Install grounded_core: the ROS-free library (pip and colcon both use this)."""
+
+from setuptools import find_packages, setup
+
+PACKAGE = "grounded_core"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["tests"]),
+    package_data={PACKAGE: ["**/*.yaml", "**/*.json", "**/*.txt"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["numpy", "pyyaml"],
+    zip_safe=False,
+    license="Apache-2.0",
+    description="ROS-free core of grounded_agent",
+    entry_points={"console_scripts": []},
+)

@@ -1,0 +1,40 @@
+"""Install grounded_ros: the ROS 2 nodes (one console script per node) and the launcher.
+
+colcon puts the node executables in lib/grounded_ros (setup.cfg), where
+`ros2 run` and `ros2 launch` look; pip puts them on the venv's PATH, where the
+project's launcher finds them through their entry points.
+"""
+
+from setuptools import find_packages, setup
+
+PACKAGE = "grounded_ros"
+
+# One console script per node: name -> module (each node module has main()).
+NODES = {
+    "image_source": "grounded_ros.nodes.image_source",
+    "stream_monitor": "grounded_ros.nodes.stream_monitor",
+}
+
+# Project tools that are not nodes.
+TOOLS = {
+    "grounded-launch": "grounded_ros.launcher.cli:main",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    package_data={PACKAGE: ["launcher/README.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools", "numpy", "pyyaml"],
+    zip_safe=False,
+    license="Apache-2.0",
+    description="ROS 2 nodes of grounded_agent",
+    entry_points={
+        "console_scripts": [f"{name} = {module}:main" for name, module in NODES.items()]
+        + [f"{name} = {target}" for name, target in TOOLS.items()],
+    },
+)
