@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prefix = Path(args[0])
     if not (prefix / "share").is_dir():
-        print(f"error: {prefix}/share does not exist: is {prefix} a venv with ROS wheels?",
-              file=sys.stderr)
+        print(
+            f"error: {prefix}/share does not exist: is {prefix} a venv with ROS wheels?",
+            file=sys.stderr,
+        )
         return 2
     changed = patch_prefix(prefix)
     print(f"patch_ros_cmake: {changed} CMake file(s) pointed at {sysconfig.get_paths()['include']}")

@@ -13,9 +13,13 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
-    install_requires=["numpy", "pyyaml"],
+    install_requires=["numpy", "pyyaml", "minigrid>=3.2,<4", "gymnasium>=1.0"],
     zip_safe=False,
     license="Apache-2.0",
     description="ROS-free core of grounded_agent",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "grounded-babyai = grounded_core.babyai_text.cli:main",
+        ]
+    },
 )

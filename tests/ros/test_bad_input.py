@@ -21,9 +21,7 @@ def test_stream_monitor_survives_malformed_images(tmp_path):
     try:
         with ClientNode("bad_input_client") as client:
             metrics: list[Metrics] = []
-            client.node.create_subscription(
-                Metrics, "/stream_monitor/metrics", metrics.append, 10
-            )
+            client.node.create_subscription(Metrics, "/stream_monitor/metrics", metrics.append, 10)
             publisher = client.node.create_publisher(Image, "image", 10)
             assert client.spin_until(lambda: publisher.get_subscription_count() > 0, 20.0)
 

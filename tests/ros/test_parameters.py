@@ -57,7 +57,29 @@ def test_runtime_changes_are_validated(context):
     # rclpy enforces the descriptor range itself, with its own reason
     assert not result.successful and "out of range" in result.reason
     result = node.set_parameters([Parameter("rate_hz", value=float("nan"))])[0]
-    assert not result.successful and "finite" in result.reason
+    assert not result.successful and "nan" in result.reason
+    # without a declared range our own check refuses NaN
+    assert Param("gain", 1.0, "Gain.").problem(float("nan")) == "gain must be finite, got nan"
     assert node.set_parameters([Parameter("count", value=5)])[0].successful
     assert node.get_parameter("count").value == 5
+    node.destroy_node()
+
+
+def test_integer_for_a_float_parameter_is_widened(context):
+    node = make_node(context, [Parameter("rate_hz", value=10)])
+    values = declare_parameters(node, PARAMS)
+    assert values["rate_hz"] == 10.0 and isinstance(values["rate_hz"], float)
+    assert isinstance(node.get_parameter("rate_hz").value, float)
+    node.destroy_node()
+
+
+def test_wrong_type_is_a_clear_error(context):
+    node = make_node(context, [Parameter("count", value="three")])
+    with pytest.raises(ParameterValueError, match="count must be of type int"):
+        declare_parameters(node, PARAMS)
+    node.destroy_node()
+    node = make_node(context)
+    declare_parameters(node, PARAMS)
+    result = node.set_parameters([Parameter("rate_hz", value="fast")])[0]
+    assert not result.successful and "rate_hz must be of type float" in result.reason
     node.destroy_node()

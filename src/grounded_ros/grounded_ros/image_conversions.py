@@ -84,9 +84,7 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     return pixels.reshape(shape).astype(spec.dtype, copy=False)
 
 
-def numpy_to_image(
-    array: np.ndarray, encoding: str, frame_id: str = "", stamp=None
-) -> Image:
+def numpy_to_image(array: np.ndarray, encoding: str, frame_id: str = "", stamp=None) -> Image:
     """Build an Image message from an array of shape (H, W, C) or (H, W).
 
     The array's dtype must match the encoding (uint8 for rgb8/bgr8/mono8,
@@ -96,17 +94,13 @@ def numpy_to_image(
     spec = _spec(encoding)
     array = np.asarray(array)
     if array.dtype != spec.dtype:
-        raise ImageConversionError(
-            f"{encoding} needs dtype {spec.dtype}, got {array.dtype}"
-        )
+        raise ImageConversionError(f"{encoding} needs dtype {spec.dtype}, got {array.dtype}")
     if spec.channels == 1 and array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     expected_ndim = 3 if spec.channels > 1 else 2
     if array.ndim != expected_ndim or (spec.channels > 1 and array.shape[2] != spec.channels):
-        raise ImageConversionError(
-            f"{encoding} needs shape (H, W{', %d' % spec.channels if spec.channels > 1 else ''}),"
-            f" got {array.shape}"
-        )
+        shape = f"(H, W, {spec.channels})" if spec.channels > 1 else "(H, W)"
+        raise ImageConversionError(f"{encoding} needs shape {shape}, got {array.shape}")
     height, width = array.shape[:2]
     msg = Image()
     if stamp is not None:

@@ -83,10 +83,8 @@ def survive_bad_input(callback: Callable) -> Callable:
             return callback(self, *args, **kwargs)
         except ValueError as error:
             self.get_logger().error(f"{callback.__name__}: rejected input: {error}")
-        except Exception:  # noqa: BLE001 - the point is to survive anything
-            self.get_logger().error(
-                f"{callback.__name__} failed:\n{traceback.format_exc()}"
-            )
+        except Exception:  # the point is to survive anything
+            self.get_logger().error(f"{callback.__name__} failed:\n{traceback.format_exc()}")
         return None
 
     return guarded

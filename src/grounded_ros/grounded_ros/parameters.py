@@ -22,6 +22,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -49,6 +50,14 @@ class Param:
 
     def problem(self, value: Any) -> str | None:
         """Return why value is not acceptable, or None."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            return (
+                f"{self.name} must be of type {expected.__name__}, "
+                f"got {type(value).__name__} {value!r}"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             return f"{self.name} must be finite, got {value}"
         if self.min is not None and value < self.min:
@@ -70,6 +79,10 @@ class Param:
             description=self.description,
             read_only=self.read_only,
             additional_constraints=constraints,
+            # A double given as "10" in a launch file or on the command line
+            # arrives as an integer; accept it (problem() checks the type) and
+            # store it as a float.
+            dynamic_typing=isinstance(self.default, float),
         )
         ranged = self.min is not None and self.max is not None
         if ranged and isinstance(self.default, bool):
@@ -92,12 +105,29 @@ def declare_parameters(node: Node, params: Sequence[Param]) -> dict[str, Any]:
     every bad parameter) when an initial value is invalid.
     """
     by_name = {p.name: p for p in params}
+    problems = []
     for p in params:
-        node.declare_parameter(p.name, p.default, p.descriptor())
-    values = {p.name: node.get_parameter(p.name).value for p in params}
-    problems = [reason for p in params if (reason := p.problem(values[p.name]))]
+        try:
+            node.declare_parameter(p.name, p.default, p.descriptor())
+        except InvalidParameterTypeException as error:
+            problems.append(f"{p.name} must be of type {type(p.default).__name__}: {error}")
+    values = {}
+    for p in params:
+        if node.has_parameter(p.name):
+            values[p.name] = node.get_parameter(p.name).value
+            if (reason := p.problem(values[p.name])) is not None:
+                problems.append(reason)
     if problems:
         raise ParameterValueError("invalid parameters: " + "; ".join(problems))
+    # Store integer overrides of float parameters as floats.
+    widened = [
+        Parameter(p.name, value=float(values[p.name]))
+        for p in params
+        if isinstance(p.default, float) and isinstance(values[p.name], int)
+    ]
+    if widened:
+        node.set_parameters(widened)
+        values.update({w.name: w.value for w in widened})
 
     def on_set(changes: list[Parameter]) -> SetParametersResult:
         for change in changes:

@@ -74,6 +74,8 @@ class BabyAITextEnv:
         variant: a name of :data:`VARIANTS` (default ``"none"``) or a :class:`Variant`.
         grammar: ``"compat"`` (byte-for-byte the original text) or ``"fixed"``.
         task_kind: Mixed levels only: force one of ``goto, pickup, open, putnext, seq``.
+        max_steps: override the level's step budget (A1: 64 or 128); the success
+            reward ``1 - 0.9 * steps / max_steps`` uses the overridden value.
     """
 
     def __init__(
@@ -84,8 +86,18 @@ class BabyAITextEnv:
         variant: str | Variant | None = None,
         grammar: str = "compat",
         task_kind: str | None = None,
+        max_steps: int | None = None,
     ):
         self.level = resolve_level_name(level)
+        if max_steps is not None and (
+            isinstance(max_steps, bool)
+            or not isinstance(max_steps, numbers.Integral)
+            or max_steps < 1
+        ):
+            raise BabyAITextError(
+                f"max_steps must be a positive integer or None, got {max_steps!r}"
+            )
+        self._max_steps_override = None if max_steps is None else int(max_steps)
         self._spec = LEVELS[self.level]
         self.variant = get_variant(variant)
         if grammar not in GRAMMARS:
@@ -161,6 +173,10 @@ class BabyAITextEnv:
             kind = self._forced_kind or kinds[int(self._kind_rng.integers(len(kinds)))]
             self._env.set_task_kind(kind)
         raw, _ = self._env.reset(seed=seed)
+        if self._max_steps_override is not None:
+            # minigrid reads max_steps at every step (truncation and reward), so
+            # setting it after the level is generated is enough.
+            self._env.max_steps = self._max_steps_override
         self._english_mission = raw["mission"]
         self._mission = self._reword_mission(raw["mission"])
         self._done = False

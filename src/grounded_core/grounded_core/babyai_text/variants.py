@@ -184,7 +184,7 @@ _ALL = (
     ),
     Variant(
         "french_goal_speaker",
-        "French, prompt says \"Je veux que l'agent fasse\"",
+        'French, prompt says "Je veux que l\'agent fasse"',
         **{**_FRENCH, "goal_label": "Je veux que l'agent fasse"},
     ),
     Variant(

@@ -103,9 +103,7 @@ class VectorBabyAITextEnv:
         if not self._observations:
             raise BabyAITextError("call reset() before step()")
         if isinstance(actions, str) or len(actions) != self.num_envs:
-            raise BabyAITextError(
-                f"expected one action per env ({self.num_envs}), got {actions!r}"
-            )
+            raise BabyAITextError(f"expected one action per env ({self.num_envs}), got {actions!r}")
         rewards = np.zeros(self.num_envs)
         dones = np.zeros(self.num_envs, dtype=bool)
         infos: list[dict] = []

@@ -51,7 +51,7 @@ class Camera:
         return self.config.name
 
     @property
-    def K(self) -> np.ndarray:  # noqa: N802 (the standard name of the intrinsics matrix)
+    def K(self) -> np.ndarray:
         """3x3 intrinsics: fx = fy from the vertical field of view, centre at W/2, H/2."""
         cfg = self.config
         f = (cfg.height / 2.0) / math.tan(math.radians(cfg.fov_deg) / 2.0)

@@ -22,11 +22,11 @@ no attach constraint). "Holding" is what a real parallel gripper reports: the
 last command was *close* and the fingers stopped more than
 ``holding_min_width`` apart.
 
-Speed: the arm runs joint position control with high gains towards IK
-solutions of a few Cartesian waypoints spaced ``waypoint_spacing`` apart,
-switching to the next waypoint as soon as the end effector is within one
-spacing of the current one, and only the last waypoint of a segment is
-approached to ``position_tolerance``. This keeps a primitive at a few hundred
+Speed: the arm runs joint position control with high gains along joint-space
+interpolations of IK solutions of Cartesian waypoints spaced
+``waypoint_spacing`` apart, at ``ee_speed`` on average; only the end of a
+segment is approached to ``position_tolerance`` and ``arrival_speed`` (so
+nothing is released or grasped while the arm still swings). This keeps a primitive at a few hundred
 physics steps while moving along nearly straight lines (MISSION B5 needs many
 thousands of primitive steps).
 
@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pybullet
-from pybullet_utils.bullet_client import BulletClient
 
 from . import predicates
+from ._quiet import connect
 from .state import TABLE
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ PICK = "pick"
 PLACE = "place"
 #: How often (in physics steps) motion loops check whether a target is reached.
 CHECK_EVERY = 2
+#: Share of the joint velocity limit that streamed motions may use at peak speed.
+JOINT_SPEED_SHARE = 0.8
 #: Rays start this far below the gripper or the held object.
 RAY_MARGIN = 3e-3
 #: Fraction of the held object's half size used for the footprint rays.
@@ -95,12 +97,16 @@ class Arm:
         infos = [p.getJointInfo(self.robot, j) for j in range(n_joints)]
         # pybullet's IK works on all movable joints in index order.
         self._movable = [j for j, info in enumerate(infos) if info[2] != pybullet.JOINT_FIXED]
-        missing = [j for j in (*self.cfg.arm_joints, *self.cfg.finger_joints) if j not in self._movable]
+        missing = [
+            j for j in (*self.cfg.arm_joints, *self.cfg.finger_joints) if j not in self._movable
+        ]
         if missing:
             from .errors import WorldConfigError
 
             raise WorldConfigError(
-                world.config.source, "robot.arm_joints", f"joint {missing[0]} is not a movable joint"
+                world.config.source,
+                "robot.arm_joints",
+                f"joint {missing[0]} is not a movable joint",
             )
         self._arm_ik_index = [self._movable.index(j) for j in self.cfg.arm_joints]
         lower = [infos[j][8] for j in self._movable]
@@ -117,11 +123,20 @@ class Arm:
             "restPoses": rest,
         }
         self._dt = world.config.physics.time_step
+        # Per-joint velocity limits: the URDF's, capped by robot.arm_max_velocity.
+        self._max_joint_velocity = np.array(
+            [
+                min(infos[j][11], self.cfg.arm_max_velocity)
+                if infos[j][11] > 0
+                else self.cfg.arm_max_velocity
+                for j in self.cfg.arm_joints
+            ]
+        )
         self.orientation = pybullet.getQuaternionFromEuler(
             [math.pi, 0.0, self.cfg.base_yaw + self.cfg.gripper_yaw]
         )
         # A kinematic copy of the robot in its own client: IK may set its joints freely.
-        self._ik_client = BulletClient(pybullet.DIRECT)
+        self._ik_client = connect(gui=False)
         self._ik_robot = self._ik_client.loadURDF(
             str(self.cfg.urdf),
             self.cfg.base_position,
@@ -144,8 +159,12 @@ class Arm:
         self.gripper_closed = False
 
     def _command_arm(self, joint_targets) -> None:
-        for j, q, force in zip(
-            self.cfg.arm_joints, joint_targets, self.cfg.arm_max_forces, strict=True
+        for j, q, force, limit in zip(
+            self.cfg.arm_joints,
+            joint_targets,
+            self.cfg.arm_max_forces,
+            self._max_joint_velocity,
+            strict=True,
         ):
             self.p.setJointMotorControl2(
                 self.robot,
@@ -154,7 +173,7 @@ class Arm:
                 targetPosition=float(q),
                 force=force,
                 positionGain=self.cfg.position_gain,
-                maxVelocity=self.cfg.arm_max_velocity,
+                maxVelocity=limit,
             )
 
     def _command_fingers(self, target: float) -> None:
@@ -171,6 +190,12 @@ class Arm:
     def joint_positions(self) -> list[float]:
         return [s[0] for s in self.p.getJointStates(self.robot, list(self.cfg.arm_joints))]
 
+    def ee_speed(self) -> float:
+        state = self.p.getLinkState(
+            self.robot, self.cfg.ee_link, computeLinkVelocity=1, computeForwardKinematics=True
+        )
+        return float(np.linalg.norm(state[6]))
+
     def ee_position(self) -> np.ndarray:
         state = self.p.getLinkState(self.robot, self.cfg.ee_link, computeForwardKinematics=True)
         return np.array(state[4])
@@ -185,10 +210,15 @@ class Arm:
     def lowest_finger_z(self) -> float:
         return min(self.p.getAABB(self.robot, j)[0][2] for j in self.cfg.finger_joints)
 
-    def solve_ik(self, target) -> list[float]:
-        """Arm joint angles putting the grasp point at ``target`` pointing down."""
+    def solve_ik(self, target, seed: list[float] | None = None) -> list[float]:
+        """Arm joint angles putting the grasp point at ``target`` pointing down.
+
+        The search starts from ``seed`` (default: the current joint angles), so
+        consecutive waypoints get consecutive solutions.
+        """
         ik, robot = self._ik_client, self._ik_robot
-        for j, q in zip(self.cfg.arm_joints, self.joint_positions(), strict=True):
+        start = self.joint_positions() if seed is None else seed
+        for j, q in zip(self.cfg.arm_joints, start, strict=True):
             ik.resetJointState(robot, j, q)
         solution = None
         for limits in (self._ik_limits, {}, {}):
@@ -210,28 +240,58 @@ class Arm:
     def move_to(self, target) -> tuple[bool, int]:
         """Move the grasp point to ``target`` along a straight line.
 
-        Returns (reached, physics steps). ``reached`` is False when the segment
-        timed out, e.g. because the fingers pushed against an object.
+        IK solutions of waypoints ``waypoint_spacing`` apart are interpolated
+        in joint space and streamed to the position controllers along a
+        cosine speed profile at ``ee_speed`` on average (slower when a joint
+        would exceed its velocity limit), then the last one is
+        held until the grasp point is within ``position_tolerance`` and slower
+        than ``arrival_speed``. Streaming a moving target (rather than jumping
+        to far waypoints) keeps every joint below its velocity limit, so the
+        joints stay synchronised and the hand does not sag off the line into
+        the stacks it passes over.
+
+        Returns (reached, physics steps). ``reached`` is False when the
+        segment timed out, e.g. because the fingers pushed against an object.
         """
         target = np.asarray(target, dtype=float)
         start = self.ee_position()
-        spacing = self.motion.waypoint_spacing
-        n_waypoints = max(1, math.ceil(float(np.linalg.norm(target - start)) / spacing))
-        budget = max(CHECK_EVERY, round(self.motion.max_segment_time / self._dt))
-        used = 0
-        reached = False
+        distance = float(np.linalg.norm(target - start))
+        n_waypoints = max(1, math.ceil(distance / self.motion.waypoint_spacing))
+        path = [np.array(self.joint_positions())]
         for i in range(1, n_waypoints + 1):
             waypoint = start + (target - start) * (i / n_waypoints)
-            self._command_arm(self.solve_ik(waypoint))
-            final = i == n_waypoints
-            tolerance = self.motion.position_tolerance if final else spacing
-            while used < budget:
-                self.world.step_simulation(CHECK_EVERY)
-                used += CHECK_EVERY
-                if np.linalg.norm(self.ee_position() - waypoint) < tolerance:
-                    reached = final
-                    break
-        return reached, used
+            path.append(np.array(self.solve_ik(waypoint, seed=list(path[-1]))))
+        # Duration: ee_speed on average, but slow enough that no joint exceeds
+        # JOINT_SPEED_SHARE of its velocity limit at the profile's peak (pi/2 x mean).
+        joint_travel = np.sum(np.abs(np.diff(np.array(path), axis=0)), axis=0)
+        duration = max(
+            distance / self.motion.ee_speed,
+            float(np.max(joint_travel / self._max_joint_velocity))
+            * (math.pi / 2.0)
+            / JOINT_SPEED_SHARE,
+        )
+        tick = CHECK_EVERY * self._dt
+        n_ticks = max(1, math.ceil(duration / tick))
+        used = 0
+        for k in range(1, n_ticks + 1):
+            progress = 0.5 - 0.5 * math.cos(math.pi * k / n_ticks)  # 0 -> 1, smooth ends
+            position = progress * n_waypoints
+            index = min(int(position), n_waypoints - 1)
+            fraction = position - index
+            self._command_arm(path[index] + (path[index + 1] - path[index]) * fraction)
+            self.world.step_simulation(CHECK_EVERY)
+            used += CHECK_EVERY
+        self._command_arm(path[-1])
+        budget = used + max(CHECK_EVERY, round(self.motion.max_segment_time / self._dt))
+        while used < budget:
+            if (
+                np.linalg.norm(self.ee_position() - target) < self.motion.position_tolerance
+                and self.ee_speed() < self.motion.arrival_speed
+            ):
+                return True, used
+            self.world.step_simulation(CHECK_EVERY)
+            used += CHECK_EVERY
+        return False, used
 
     def open_gripper(self) -> int:
         """Open the fingers fully; returns physics steps."""

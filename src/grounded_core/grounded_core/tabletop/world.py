@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import pybullet
-from pybullet_utils.bullet_client import BulletClient
 
+from ._quiet import connect
 from .cameras import Camera, CameraFrame
 from .errors import InvalidActionError, InvalidLayoutError
 from .primitives import Arm, PrimitiveResult, execute_primitive
@@ -61,7 +61,7 @@ class TabletopWorld:
     ) -> None:
         self.config = config if isinstance(config, WorldConfig) else load_world_config(config)
         self.gui = self.config.gui if gui is None else bool(gui)
-        self.client = BulletClient(pybullet.GUI if self.gui else pybullet.DIRECT)
+        self.client = connect(self.gui)
         self._closed = False
         self._configure_physics()
         self._load_bodies()
@@ -96,7 +96,9 @@ class TabletopWorld:
     def _make_box(self, box, mass: float = 0.0) -> int:
         p = self.client
         col = p.createCollisionShape(pybullet.GEOM_BOX, halfExtents=box.half_extents)
-        vis = p.createVisualShape(pybullet.GEOM_BOX, halfExtents=box.half_extents, rgbaColor=box.colour)
+        vis = p.createVisualShape(
+            pybullet.GEOM_BOX, halfExtents=box.half_extents, rgbaColor=box.colour
+        )
         body = p.createMultiBody(mass, col, vis, box.position)
         p.changeDynamics(body, -1, lateralFriction=box.friction)
         return body
@@ -128,6 +130,23 @@ class TabletopWorld:
                 )
         for finger in robot.finger_joints:
             p.changeDynamics(self.robot_id, finger, lateralFriction=robot.finger_friction)
+        if robot.finger_coupling_force > 0:
+            # The real Panda hand drives both fingers with one motor (the URDF's
+            # <mimic>, which pybullet ignores): a gear constraint keeps them
+            # symmetric, so a held object stays centred instead of sliding with
+            # both fingers when the arm accelerates.
+            left, right = robot.finger_joints
+            gear = p.createConstraint(
+                self.robot_id,
+                left,
+                self.robot_id,
+                right,
+                jointType=pybullet.JOINT_GEAR,
+                jointAxis=[1, 0, 0],
+                parentFramePosition=[0, 0, 0],
+                childFramePosition=[0, 0, 0],
+            )
+            p.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=robot.finger_coupling_force)
         self.object_ids: dict[str, int] = {}
         for obj in cfg.objects:
             half = [obj.size / 2.0] * 3
@@ -192,7 +211,9 @@ class TabletopWorld:
             self.client.resetBaseVelocity(self.object_ids[name], [0, 0, 0], [0, 0, 0])
         self.arm.reset()
         self._sim_steps = 0
-        self.step_simulation(max(1, round(self.config.motion.settle_time / self.config.physics.time_step)))
+        self.step_simulation(
+            max(1, round(self.config.motion.settle_time / self.config.physics.time_step))
+        )
         self._sim_steps = 0
         return self.state()
 
@@ -262,7 +283,8 @@ class TabletopWorld:
                 limit = (self._object_sizes[a] + self._object_sizes[b]) / 2.0 * math.sqrt(2.0)
                 if distance < limit:
                     raise InvalidLayoutError(
-                        f"objects {b!r} and {a!r} overlap ({distance:.3f} m apart, need {limit:.3f})"
+                        f"objects {b!r} and {a!r} overlap "
+                        f"({distance:.3f} m apart, need {limit:.3f})"
                     )
         return poses
 
@@ -292,14 +314,17 @@ class TabletopWorld:
         try:
             fx, fy = float(x), float(y)
         except (TypeError, ValueError) as exc:
-            raise InvalidActionError(f"action must be two numbers (x, y), got {x!r}, {y!r}") from exc
+            raise InvalidActionError(
+                f"action must be two numbers (x, y), got {x!r}, {y!r}"
+            ) from exc
         if not (math.isfinite(fx) and math.isfinite(fy)):
             raise InvalidActionError(f"action must be finite, got ({fx}, {fy})")
         ws = self.config.workspace
         # 1e-6 m of slack so float32 bounds (gymnasium Box) are accepted.
         if not ws.contains(fx, fy, tol=1e-6):
             raise InvalidActionError(
-                f"action ({fx:.4f}, {fy:.4f}) is outside the workspace x in [{ws.x[0]}, {ws.x[1]}], "
+                f"action ({fx:.4f}, {fy:.4f}) is outside the workspace "
+                f"x in [{ws.x[0]}, {ws.x[1]}], "
                 f"y in [{ws.y[0]}, {ws.y[1]}]"
             )
         return fx, fy

@@ -24,9 +24,6 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
 
 from .description import (
     Arg,
@@ -40,13 +37,14 @@ from .description import (
     Location,
     Node,
     ParamFile,
-    ParamScalar,
     ProcessOptions,
     PushRosNamespace,
     SetEnv,
     UnsetEnv,
 )
 from .errors import LaunchError, LaunchFileError
+from .names import namespace_problem, node_name_problem, prefix_namespace, truth
+from .params import ParamError, flatten_params, params_file_content
 from .parser import parse_launch_file
 from .resolve import find_package_prefix, resolve_command, resolve_node_executable
 from .substitutions import Context, Text, perform
@@ -59,8 +57,6 @@ DEFAULT_SIGTERM_TIMEOUT = 5.0
 DEFAULT_SIGKILL_TIMEOUT = 5.0
 OUTPUT_MODES = ("screen", "log", "both")
 MAX_INCLUDE_DEPTH = 32
-
-_NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 @dataclass
@@ -110,76 +106,6 @@ class _Scope:
 
     def copy(self) -> _Scope:
         return _Scope(dict(self.configurations), dict(self.environment))
-
-
-def prefix_namespace(base: str | None, namespace: str | None) -> str | None:
-    """Combine a pushed namespace with a node's (launch_ros semantics).
-
-    A relative ``namespace`` goes under ``base``; an absolute one replaces it;
-    the result is absolute without a trailing slash, or None when both are None.
-    """
-    if base is None and namespace is None:
-        return None
-    if namespace is None:
-        combined = base or ""
-    elif not base or namespace.startswith("/"):
-        combined = namespace
-    else:
-        combined = ("" if base == "/" else base) + "/" + namespace
-    if combined != "/":
-        combined = combined.rstrip("/")
-    return combined if combined.startswith("/") else "/" + combined
-
-
-def namespace_problem(namespace: str) -> str | None:
-    """Why ``namespace`` is not a valid absolute ROS namespace, or None."""
-    if namespace == "/":
-        return None
-    if not namespace.startswith("/"):
-        return "it must be absolute"
-    if namespace.endswith("/"):
-        return "it must not end with '/'"
-    for token in namespace[1:].split("/"):
-        if not token:
-            return "it must not contain '//'"
-        if not _NAME_TOKEN.match(token):
-            return (
-                f"'{token}' is not a valid name token (letters, digits and '_',"
-                " not starting with a digit)"
-            )
-    return None
-
-
-def node_name_problem(name: str) -> str | None:
-    """Why ``name`` is not a valid ROS node name, or None."""
-    if not _NAME_TOKEN.match(name):
-        return "use letters, digits and '_', not starting with a digit"
-    return None
-
-
-def truth(value: str) -> bool | None:
-    """ros2 launch's condition values: true/1 and false/0, any case; None otherwise."""
-    lowered = value.strip().lower()
-    if lowered in ("true", "1"):
-        return True
-    if lowered in ("false", "0"):
-        return False
-    return None
-
-
-def _yaml_typed(value: str, *, allow_list: bool) -> Any:
-    """Type a performed parameter value with YAML rules, like ros2 launch."""
-    try:
-        loaded = yaml.safe_load(value)
-    except yaml.YAMLError:
-        return value
-    if isinstance(loaded, bool | int | float | str):
-        return loaded
-    if allow_list and isinstance(loaded, list) and loaded:
-        kinds = {type(item) for item in loaded}
-        if len(kinds) == 1 and kinds <= {bool, int, float, str}:
-            return loaded
-    return value
 
 
 def _file_label(label: str) -> str:
@@ -359,8 +285,7 @@ class _Evaluator:
         if not os.path.isfile(absolute):
             raise self.fail(f"included launch file not found: {path}", include.location)
         if absolute in self.include_stack:
-            raise self.fail(f"launch file includes itself (cycle through {path})",
-                            include.location)
+            raise self.fail(f"launch file includes itself (cycle through {path})", include.location)
         if len(self.include_stack) >= MAX_INCLUDE_DEPTH:
             raise self.fail("includes are nested too deeply", include.location)
         relative = os.path.relpath(absolute)
@@ -432,37 +357,8 @@ class _Evaluator:
             params_key = prefix_namespace(namespace, name) or "/**"
         else:
             params_key = "/**"
-        params_files: list[ParamsFile] = []
-        pending: list[InlineParam] = []
-
-        def flush_inline() -> None:
-            if not pending:
-                return
-            values: dict[str, Any] = {}
-            for param in pending:
-                self.flatten_param(param, "", values, scope, loc)
-            pending.clear()
-            filename = f"{_file_label(label)}_params_{len(params_files)}.yaml"
-            path = os.path.join(self.params_dir, filename)
-            content = yaml.safe_dump(
-                {params_key: {"ros__parameters": values}},
-                default_flow_style=False,
-                sort_keys=False,
-            )
-            params_files.append(ParamsFile(path, content))
-            cmd.extend(["--params-file", path])
-
-        for param in node.params:
-            if isinstance(param, ParamFile):
-                flush_inline()
-                param_loc = Location(loc.file, loc.path, param.line)
-                path = os.path.abspath(self.perform(param.path, scope, param_loc))
-                if not os.path.isfile(path):
-                    raise self.fail(f"parameters file not found: {path}", param_loc)
-                cmd += ["--params-file", path]
-            else:
-                pending.append(param)
-        flush_inline()
+        params_args, params_files = self.node_params(node, label, params_key, scope)
+        cmd += params_args
         for source, target in node.remaps:
             cmd += [
                 "-r",
@@ -470,41 +366,64 @@ class _Evaluator:
             ]
         self.add_process("node", what, label, cmd, node.options, scope, loc, params_files)
 
-    def flatten_param(
-        self, param: InlineParam, prefix: str, out: dict[str, Any], scope: _Scope, loc: Location
-    ) -> None:
-        param_loc = Location(loc.file, loc.path, param.line)
-        name = self.perform(param.name, scope, param_loc)
-        full = f"{prefix}.{name}" if prefix else name
-        if param.children is not None:
-            for child in param.children:
-                self.flatten_param(child, full, out, scope, loc)
-            return
-        out[full] = self.param_value(param, full, scope, param_loc)
+    def node_params(
+        self, node: Node, label: str, params_key: str, scope: _Scope
+    ) -> tuple[list[str], list[ParamsFile]]:
+        """``--params-file`` arguments in declaration order, and the inline files to write.
 
-    def param_value(self, param: InlineParam, name: str, scope: _Scope, loc: Location) -> Any:
-        def typed(item: ParamScalar, allow_list: bool) -> Any:
-            if isinstance(item, tuple):
-                return _yaml_typed(self.perform(item, scope, loc), allow_list=allow_list)
-            return item
+        Consecutive inline parameters share one file, written under
+        ``params_key``; a ``from`` file keeps its place between them so that
+        later definitions still win, as with ros2 launch.
+        """
+        loc = node.location
+        args: list[str] = []
+        files: list[ParamsFile] = []
+        pending: list[InlineParam] = []
 
-        if isinstance(param.value, list):
-            values = [typed(item, False) for item in param.value]
-            kinds = {type(value) for value in values}
-            if len(kinds) > 1:
-                found = ", ".join(sorted(kind.__name__ for kind in kinds))
-                raise self.fail(
-                    f"the items of list parameter '{name}' must have one type, got {found}", loc
-                )
-            return values
-        return typed(param.value, True)
+        def perform_at(text: Text, line: int) -> str:
+            return self.perform(text, scope, Location(loc.file, loc.path, line))
+
+        def flush_inline() -> None:
+            if not pending:
+                return
+            try:
+                values = flatten_params(pending, perform_at)
+            except ParamError as exc:
+                raise self.fail(exc.message, Location(loc.file, loc.path, exc.line)) from None
+            pending.clear()
+            filename = f"{_file_label(label)}_params_{len(files)}.yaml"
+            path = os.path.join(self.params_dir, filename)
+            files.append(ParamsFile(path, params_file_content(params_key, values)))
+            args.extend(["--params-file", path])
+
+        for param in node.params:
+            if isinstance(param, ParamFile):
+                flush_inline()
+                path = os.path.abspath(perform_at(param.path, param.line))
+                if not os.path.isfile(path):
+                    raise self.fail(
+                        f"parameters file not found: {path}",
+                        Location(loc.file, loc.path, param.line),
+                    )
+                args += ["--params-file", path]
+            else:
+                pending.append(param)
+        flush_inline()
+        return args, files
 
     def executable(self, executable: Executable, scope: _Scope) -> None:
         loc = executable.location
         cmd = [self.perform(arg, scope, loc) for arg in executable.cmd]
         label = self.label(executable.options, os.path.basename(cmd[0]), scope, loc)
         self.add_process(
-            "executable", cmd[0], label, cmd, executable.options, scope, loc, [],
+            "executable",
+            cmd[0],
+            label,
+            cmd,
+            executable.options,
+            scope,
+            loc,
+            [],
             shell=executable.shell,
         )
 
@@ -519,8 +438,9 @@ class _Evaluator:
         try:
             result = float(configured)
         except ValueError:
-            raise self.fail(f"launch argument {key} must be a number, got {configured!r}",
-                            loc) from None
+            raise self.fail(
+                f"launch argument {key} must be a number, got {configured!r}", loc
+            ) from None
         if result < 0:
             raise self.fail(f"launch argument {key} must not be negative", loc)
         return result
@@ -557,9 +477,7 @@ class _Evaluator:
         if output is None:
             output = "screen"
         elif output not in OUTPUT_MODES:
-            raise self.fail(
-                f"output must be one of {', '.join(OUTPUT_MODES)}, got {output!r}", loc
-            )
+            raise self.fail(f"output must be one of {', '.join(OUTPUT_MODES)}, got {output!r}", loc)
         if isinstance(options.respawn, tuple):
             respawn = self.truth(options.respawn, scope, loc, "'respawn'")
         else:

@@ -123,7 +123,11 @@ class _Attrs:
         if value is None and key not in self.data:
             return None
         if not isinstance(value, str):
-            hint = f" (quote it: {key}: '{value}')" if isinstance(value, int | float) else ""
+            hint = ""
+            if isinstance(value, bool):
+                hint = " (quote it: YAML reads true/false/yes/no/on/off unquoted as booleans)"
+            elif isinstance(value, int | float):
+                hint = f" (quote it: {key}: '{value}')"
             raise self.error(
                 f"attribute '{key}' of '{self.tag}' must be a string,"
                 f" got {_yaml_type(value)}{hint}",
@@ -148,8 +152,7 @@ class _Attrs:
             return None
         if not isinstance(value, bool):
             raise self.error(
-                f"attribute '{key}' of '{self.tag}' must be true or false,"
-                f" got {_yaml_type(value)}",
+                f"attribute '{key}' of '{self.tag}' must be true or false, got {_yaml_type(value)}",
                 key,
             )
         return value
@@ -163,8 +166,7 @@ class _Attrs:
             if isinstance(value, int) and not isinstance(value, bool):
                 hint = f" (write {value}.0: ros2 launch rejects integers here)"
             raise self.error(
-                f"attribute '{key}' of '{self.tag}' must be a float,"
-                f" got {_yaml_type(value)}{hint}",
+                f"attribute '{key}' of '{self.tag}' must be a float, got {_yaml_type(value)}{hint}",
                 key,
             )
         if value < 0:
@@ -206,6 +208,8 @@ class _Attrs:
         unless = self.text("unless")
         if if_ is None and unless is None:
             return None
+        if if_ is not None and unless is not None:
+            raise self.error(f"'{self.tag}' cannot have both 'if' and 'unless'", "unless")
         return Condition(if_=if_, unless=unless)
 
     def finish(self) -> None:
@@ -304,7 +308,9 @@ class _FileParser:
         try:
             return parse_text(value)
         except SubstitutionSyntaxError as exc:
-            raise self.error(f"{exc.message} (at column {exc.column + 1} of {value!r})", line)
+            raise self.error(
+                f"{exc.message} (at column {exc.column + 1} of {value!r})", line
+            ) from None
 
     def split(self, attrs: _Attrs, key: str, *, required: bool = False) -> list[Text] | None:
         text = attrs.text(key, required=required)
@@ -617,8 +623,9 @@ class _FileParser:
         line = attrs.line("value")
         if isinstance(raw, list):
             if not raw:
-                raise attrs.error("a parameter cannot be an empty list (ROS cannot type it)",
-                                  "value")
+                raise attrs.error(
+                    "a parameter cannot be an empty list (ROS cannot type it)", "value"
+                )
             items = [self._param_scalar(item, line) for item in raw]
             literal_types = {type(v) for v, is_text in items if not is_text}
             if len(literal_types) > 1:

@@ -49,7 +49,6 @@ class _Spec:
 SUPPORTED: dict[str, _Spec] = {
     "var": _Spec(1, 1, "$(var NAME)"),
     "env": _Spec(1, 2, "$(env NAME [DEFAULT])"),
-    "optenv": _Spec(1, 2, "$(optenv NAME [DEFAULT])"),
     "dirname": _Spec(0, 0, "$(dirname)"),
     "filename": _Spec(0, 0, "$(filename)"),
     "find-pkg-share": _Spec(1, 1, "$(find-pkg-share PACKAGE)"),
@@ -133,9 +132,7 @@ class _Parser:
                 raise self.error(f"unexpected {char!r} in '$({name} ...)'")
             self.pos += 1
             if self.peek() in (" ", ")", ""):
-                raise self.error(
-                    f"expected an argument after a single space in '$({name} ...)'"
-                )
+                raise self.error(f"expected an argument after a single space in '$({name} ...)'")
             args.append(self.argument())
 
     def argument(self) -> Text:
@@ -252,9 +249,7 @@ class Context:
 
 def perform(text: Text, context: Context) -> str:
     """Evaluate ``text`` to a string; raises :class:`SubstitutionError`."""
-    return "".join(
-        part if isinstance(part, str) else _perform_one(part, context) for part in text
-    )
+    return "".join(part if isinstance(part, str) else _perform_one(part, context) for part in text)
 
 
 def _perform_one(substitution: Substitution, context: Context) -> str:
@@ -268,14 +263,12 @@ def _perform_one(substitution: Substitution, context: Context) -> str:
                 " (declare it with an 'arg' before use, or pass it)"
             )
         return value
-    if name in ("env", "optenv"):
+    if name == "env":
         value = context.environment.get(args[0])
         if value is not None:
             return value
         if len(args) == 2:
             return args[1]
-        if name == "optenv":
-            return ""
         raise SubstitutionError(f"environment variable '{args[0]}' is not set")
     if name == "dirname":
         return os.path.dirname(context.current_file)
@@ -287,3 +280,23 @@ def _perform_one(substitution: Substitution, context: Context) -> str:
         return os.path.join(context.package_prefix(args[0]), "share", args[0])
     # parse_text() only lets SUPPORTED names through, so this is a programming error.
     raise SubstitutionError(f"unsupported substitution '$({name})'")
+
+
+def to_source(text: Text) -> str:
+    """Write ``text`` back in launch-file syntax (for messages and ``--show-args``)."""
+    pieces = []
+    for part in text:
+        if isinstance(part, str):
+            pieces.append(part.replace("\\", "\\\\").replace("$(", "\\$("))
+        else:
+            args = "".join(" " + _arg_source(arg) for arg in part.args)
+            pieces.append(f"$({part.name}{args})")
+    return "".join(pieces)
+
+
+def _arg_source(arg: Text) -> str:
+    source = to_source(arg)
+    literal_text = "".join(part for part in arg if isinstance(part, str))
+    if not source or any(char in literal_text for char in " '\"()"):
+        return "'" + source.replace("'", "\\'") + "'"
+    return source

@@ -26,8 +26,9 @@ PARAMS = (
     Param("rate_hz", 30.0, "Publish rate.", min=0.1, max=1000.0, read_only=True),
     Param("frame_id", "camera", "frame_id of the published images."),
     Param("qos", "reliable_frames", "QoS profile name.", choices=tuple(PROFILES), read_only=True),
-    Param("max_frames", 0, "Stop after this many frames (0 = run until shut down).", min=0,
-          max=10**9),
+    Param(
+        "max_frames", 0, "Stop after this many frames (0 = run until shut down).", min=0, max=10**9
+    ),
 )
 
 # A few distinct frames are cycled rather than drawn each tick, so the

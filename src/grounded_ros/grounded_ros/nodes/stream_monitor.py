@@ -28,10 +28,22 @@ from grounded_ros.qos import PROFILES
 PARAMS = (
     Param("qos", "reliable_frames", "QoS profile name.", choices=tuple(PROFILES), read_only=True),
     Param("report_period_s", 1.0, "Seconds between reports.", min=0.05, max=3600.0),
-    Param("duration_s", 0.0, "Stop after this many seconds from the first frame (0 = never).",
-          min=0.0, max=1e6, read_only=True),
-    Param("warmup_frames", 0, "Frames ignored before measuring (discovery transients).",
-          min=0, max=10**6, read_only=True),
+    Param(
+        "duration_s",
+        0.0,
+        "Stop after this many seconds from the first frame (0 = never).",
+        min=0.0,
+        max=1e6,
+        read_only=True,
+    ),
+    Param(
+        "warmup_frames",
+        0,
+        "Frames ignored before measuring (discovery transients).",
+        min=0,
+        max=10**6,
+        read_only=True,
+    ),
     Param("min_frames", 1, "Frames that must arrive for a successful exit.", min=0, max=10**9),
     Param("summary_file", "", "JSON file written at the end (empty = none)."),
 )

@@ -30,8 +30,8 @@ from .base import TEST_ONLY_PAIRS, TRAIN_ONLY_PAIRS, QuietLevelMixin
 from .glam import (
     MIXED_TASK_KINDS,
     MixedLocal,
-    PickUpSeqLocal,
     PickupLocal,
+    PickUpSeqLocal,
     canonical_task_kind,
 )
 
@@ -82,7 +82,10 @@ class LevelSpec:
 
 _SPECS = (
     LevelSpec(
-        "GoToRedBall", "go to the red ball; 8x8 room, 7 distractors", _quiet(GoToRedBall), "minigrid"
+        "GoToRedBall",
+        "go to the red ball; 8x8 room, 7 distractors",
+        _quiet(GoToRedBall),
+        "minigrid",
     ),
     LevelSpec(
         "GoToRedBallNoDists",

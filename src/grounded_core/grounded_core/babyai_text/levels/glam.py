@@ -93,7 +93,7 @@ class _GlamLevel(QuietLevelMixin, RoomGridLevel):
         return objs, reachable
 
     def _seq_instr(self, obj_a, obj_b, second: str):
-        """"pick up A, then <second> B" or "<second> B after you pick up A" (one draw)."""
+        """Build "pick up A, then <second> B" or "<second> B after you pick up A" (one draw)."""
         instr_a = PickupInstr(ObjDesc(obj_a.type, obj_a.color))
         desc_b = ObjDesc(obj_b.type, obj_b.color)
         instr_b = PickupInstr(desc_b) if second == "pickup" else GoToInstr(desc_b)
