@@ -1,161 +1,206 @@
 """Throughput of BabyAI-Text: environment steps per second for N vectorised envs.
 
-One function per measurement mode, registered in ``MODES``; each takes the parsed settings
-and returns a dict of numbers. Today there is ``inprocess`` (``VectorBabyAITextEnv`` in
-this Python process: minigrid step + A1 descriptions, with and without building GLAM's
-A2 prompts). A ROS round-trip mode (the same loop through the BabyAI-Text node) is meant
-to be added as another entry of ``MODES`` writing to the same result files.
+Modes (one function each, in ``MODES``):
+- ``inprocess``: ``VectorBabyAITextEnv`` in this Python process (minigrid step +
+  A1 descriptions + auto-reset), without and with building GLAM's A2 prompt for
+  every env each step;
+- ``ros``: the same batch served by the ``babyai_text_env`` node in another
+  process, stepped through its ``~/step`` service over Fast DDS (one round trip
+  per batch step, text observations coming back).
 
-    python bench/babyai_text.py                       # 32 envs, MixedTrainLocal
-    python bench/babyai_text.py --num-envs 32 --steps 400 --repeats 5
+    python bench/babyai_text.py                         # both modes, 32 envs, MixedTrainLocal
+    python bench/babyai_text.py --mode ros --steps 200
 
-Writes ``bench/results/babyai_text_<mode>.json`` and ``.md``.
+Writes bench/results/babyai_text.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import importlib.util
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if importlib.util.find_spec("grounded_core") is None:
-    sys.path.insert(0, str(ROOT / "src" / "grounded_core"))
+import numpy as np
 
-import minigrid  # noqa: E402
-import numpy as np  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import git_commit, machine_info, write_results
 
-from grounded_core.babyai_text import VectorBabyAITextEnv  # noqa: E402
+from grounded_core.babyai_text import VectorBabyAITextEnv
+
+BIN = Path(sys.executable).parent
 
 
-def machine_info() -> dict:
-    """Where the numbers come from."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
-        )
-        commit_id = commit.stdout.strip() if commit.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        commit_id = None
+def _rates_summary(rates: list[float], num_envs: int, episodes: int) -> dict:
     return {
-        "processor": platform.processor() or platform.machine(),
-        "node": platform.node(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "minigrid": minigrid.__version__,
-        "commit": commit_id,
+        "env_steps_per_s_median": statistics.median(rates),
+        "env_steps_per_s_best": max(rates),
+        "env_steps_per_s_all": rates,
+        "batch_steps_per_s_median": statistics.median(rates) / num_envs,
+        "episodes_finished": episodes,
     }
-
-
-def _run_loop(vec: VectorBabyAITextEnv, steps: int, rng: np.random.Generator, prompts: bool):
-    """Step all envs ``steps`` times with random actions; returns (seconds, episodes)."""
-    vec.reset()
-    episodes = 0
-    start = time.perf_counter()
-    for _ in range(steps):
-        if prompts:
-            vec.prompts()
-        actions = rng.integers(0, 6, size=vec.num_envs)
-        _, _, dones, _ = vec.step(actions)
-        episodes += int(dones.sum())
-    return time.perf_counter() - start, episodes
 
 
 def bench_inprocess(args: argparse.Namespace) -> dict:
     """Env steps/s of VectorBabyAITextEnv in this process, without and with prompts."""
     results: dict = {}
-    for label, prompts in (("env_only", False), ("with_prompts", True)):
+    for label, prompts in (("inprocess_env_only", False), ("inprocess_with_prompts", True)):
         rates, episodes = [], 0
         for rep in range(args.repeats):
             vec = VectorBabyAITextEnv(args.level, args.num_envs, base_seed=args.seed + 1000 * rep)
             rng = np.random.default_rng(args.seed + rep)
-            seconds, done = _run_loop(vec, args.steps, rng, prompts)
-            rates.append(args.num_envs * args.steps / seconds)
-            episodes += done
-        results[label] = {
-            "env_steps_per_s_median": statistics.median(rates),
-            "env_steps_per_s_best": max(rates),
-            "env_steps_per_s_all": rates,
-            "vector_steps_per_s_median": statistics.median(rates) / args.num_envs,
-            "episodes_finished": episodes,
-        }
+            vec.reset()
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                if prompts:
+                    vec.prompts()
+                _, _, dones, _ = vec.step(rng.integers(0, 6, size=vec.num_envs))
+                episodes += int(dones.sum())
+            rates.append(args.num_envs * args.steps / (time.perf_counter() - start))
+        results[label] = _rates_summary(rates, args.num_envs, episodes)
     return results
 
 
-MODES: dict[str, Callable[[argparse.Namespace], dict]] = {"inprocess": bench_inprocess}
+def bench_ros(args: argparse.Namespace) -> dict:
+    """Env steps/s through the babyai_text_env node (service round trip per batch step)."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from grounded_interfaces.srv import TextEnvReset, TextEnvStep
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-babyai-"))
+    env = {
+        **os.environ,
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "ROS_DOMAIN_ID": str(os.environ.get("ROS_DOMAIN_ID", 60 + os.getpid() % 40)),
+        "ROS_LOG_DIR": str(workdir),
+    }
+    os.environ.update(env)
+    node = subprocess.Popen(
+        [
+            str(BIN / "babyai_text_env"),
+            "--ros-args",
+            "-p",
+            f"level:={args.level}",
+            "-p",
+            f"num_envs:={args.num_envs}",
+            "-p",
+            f"seed:={args.seed}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    rclpy.init()
+    client_node = rclpy.create_node("babyai_bench_client")
+    executor = SingleThreadedExecutor()
+    executor.add_node(client_node)
+
+    def call(client, request):
+        future = client.call_async(request)
+        executor.spin_until_future_complete(future, timeout_sec=30.0)
+        if not future.done():
+            raise TimeoutError("service call timed out")
+        return future.result()
+
+    try:
+        reset = client_node.create_client(TextEnvReset, "/babyai_text_env/reset")
+        step = client_node.create_client(TextEnvStep, "/babyai_text_env/step")
+        if not (
+            reset.wait_for_service(timeout_sec=30.0) and step.wait_for_service(timeout_sec=30.0)
+        ):
+            raise RuntimeError("babyai_text_env did not come up")
+        rates, episodes, latencies = [], 0, []
+        for rep in range(args.repeats):
+            call(reset, TextEnvReset.Request())
+            rng = np.random.default_rng(args.seed + rep)
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                t0 = time.perf_counter()
+                reply = call(
+                    step,
+                    TextEnvStep.Request(
+                        action_ids=[int(a) for a in rng.integers(0, 6, size=args.num_envs)]
+                    ),
+                )
+                latencies.append((time.perf_counter() - t0) * 1e3)
+                if not reply.success:
+                    raise RuntimeError(reply.message)
+                episodes += sum(reply.dones)
+            rates.append(args.num_envs * args.steps / (time.perf_counter() - start))
+    finally:
+        client_node.destroy_node()
+        rclpy.try_shutdown()
+        node.terminate()
+        node.wait(timeout=10)
+    summary = _rates_summary(rates, args.num_envs, episodes)
+    summary["round_trip_ms_p50"] = float(np.percentile(latencies, 50))
+    summary["round_trip_ms_p90"] = float(np.percentile(latencies, 90))
+    return {"ros_service_round_trip": summary}
 
 
-def _markdown(record: dict) -> str:
-    m, s = record["machine"], record["settings"]
-    lines = [
-        f"# BabyAI-Text throughput ({record['mode']})",
-        "",
-        f"- date: {record['date']}",
-        f"- machine: {m['processor']} / {m['node']}, {m['cpu_count']} CPUs, {m['platform']}",
-        f"- python {m['python']}, numpy {m['numpy']}, minigrid {m['minigrid']}",
-        f"- commit: {m['commit'] or 'none (uncommitted tree)'}",
-        f"- settings: level {s['level']}, {s['num_envs']} envs x {s['steps']} steps, "
-        f"{s['repeats']} repeats, seed {s['seed']}, random actions",
-        "",
-        "| measurement | env steps/s (median) | best | vector steps/s | episodes |",
-        "|---|---|---|---|---|",
-    ]
-    for label, r in record["results"].items():
-        lines.append(
-            f"| {label} | {r['env_steps_per_s_median']:.0f} | {r['env_steps_per_s_best']:.0f} "
-            f"| {r['vector_steps_per_s_median']:.1f} | {r['episodes_finished']} |"
-        )
-    lines += [
-        "",
-        "`env_only`: `VectorBabyAITextEnv.step` (minigrid step, A1 descriptions, auto-reset).",
-        "`with_prompts`: the same plus `prompts()` (GLAM's A2 prompt for every env) each step.",
-        "",
-    ]
-    return "\n".join(lines)
+MODES: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "inprocess": bench_inprocess,
+    "ros": bench_ros,
+}
+
+
+def _markdown(payload: dict) -> str:
+    m, s = payload["machine"], payload["settings"]
+    rows = "\n".join(
+        f"| {label} | {r['env_steps_per_s_median']:.0f} | {r['env_steps_per_s_best']:.0f} "
+        f"| {r['batch_steps_per_s_median']:.1f} | {r.get('round_trip_ms_p50', float('nan')):.1f} "
+        f"| {r['episodes_finished']} |"
+        for label, r in payload["results"].items()
+    )
+    return f"""# BabyAI-Text throughput: {s["num_envs"]} vectorised envs, {s["level"]}
+
+Commit `{payload["commit"]}`, {m["cpu_model"]} ({m["cpu_count"]} cores), {m["date_utc"]}.
+{s["steps"]} batch steps x {s["repeats"]} repeats per measurement, uniform random actions.
+
+| measurement | env steps/s (median) | best | batch steps/s | round trip p50 (ms) | episodes |
+|---|---|---|---|---|---|
+{rows}
+
+- `inprocess_env_only`: `VectorBabyAITextEnv.step` (minigrid step, A1 descriptions, auto-reset).
+- `inprocess_with_prompts`: the same plus GLAM's A2 prompt for every env each step.
+- `ros_service_round_trip`: the `babyai_text_env` node in another process, one
+  `~/step` service call per batch step (actions out, text observations back).
+
+Produced by `python bench/babyai_text.py`.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=sorted(MODES), default="inprocess")
+    parser.add_argument("--mode", choices=[*sorted(MODES), "all"], default="all")
     parser.add_argument("--level", default="MixedTrainLocal")
     parser.add_argument("--num-envs", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=300, help="vector steps per repeat")
+    parser.add_argument("--steps", type=int, default=300, help="batch steps per repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args(argv)
 
-    record = {
+    modes = list(MODES) if args.mode == "all" else [args.mode]
+    results: dict = {}
+    for mode in modes:
+        print(f"[babyai_text] {mode} ...", flush=True)
+        results.update(MODES[mode](args))
+    payload = {
         "benchmark": "babyai_text",
-        "mode": args.mode,
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "settings": {
-            "level": args.level,
-            "num_envs": args.num_envs,
-            "steps": args.steps,
-            "repeats": args.repeats,
-            "seed": args.seed,
-            "actions": "uniform random over the 6 actions",
-        },
-        "results": MODES[args.mode](args),
+        "machine": machine_info(("minigrid", "numpy", "ros-jazzy-rclpy")),
+        "commit": git_commit(),
+        "settings": {k: v for k, v in vars(args).items() if k != "mode"} | {"modes": modes},
+        "results": results,
     }
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stem = args.out_dir / f"babyai_text_{args.mode}"
-    stem.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(_markdown(record), encoding="utf-8")
-    print(_markdown(record))
+    markdown = _markdown(payload)
+    write_results("babyai_text", payload, markdown)
+    print(markdown)
     return 0
 
 

@@ -13,6 +13,7 @@ PACKAGE = "grounded_ros"
 NODES = {
     "image_source": "grounded_ros.nodes.image_source",
     "stream_monitor": "grounded_ros.nodes.stream_monitor",
+    "babyai_text_env": "grounded_ros.nodes.babyai_text_env",
 }
 
 # Project tools that are not nodes.

@@ -75,3 +75,20 @@ def test_timeouts_auto_reset_too():
     assert dones.all() and not rewards.any()
     assert all(info["episode"]["length"] == 64 and not info["episode"]["success"] for info in infos)
     assert all(env.step_count == 0 for env in vec.envs)
+
+
+def test_reset_with_explicit_seeds_matches_single_envs():
+    from grounded_core.babyai_text import BabyAITextEnv, BabyAITextError, VectorBabyAITextEnv
+
+    vec = VectorBabyAITextEnv("GoToLocal", 3, base_seed=0)
+    observations = vec.reset(seeds=[7, 3, 11])
+    for seed, obs in zip([7, 3, 11], observations, strict=True):
+        single = BabyAITextEnv("GoToLocal", seed=seed).reset()
+        assert (obs.mission, obs.descriptions) == (single.mission, single.descriptions)
+    assert vec.variant == "none"
+    import pytest
+
+    with pytest.raises(BabyAITextError, match="one seed per env"):
+        vec.reset(seeds=[1, 2])
+    with pytest.raises(BabyAITextError, match="not both"):
+        vec.reset(base_seed=1, seeds=[1, 2, 3])

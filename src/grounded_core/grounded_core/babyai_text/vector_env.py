@@ -79,17 +79,35 @@ class VectorBabyAITextEnv:
         return self.envs[0].action_space
 
     @property
+    def variant(self) -> str:
+        """Name of the text variant every env uses."""
+        return self.envs[0].variant.name
+
+    @property
     def observations(self) -> list[TextObservation]:
         """The current observation of every env."""
         return list(self._observations)
 
-    def reset(self, base_seed: int | None = None) -> list[TextObservation]:
-        """Reset every env (env ``i`` with seed ``base_seed + i`` if given)."""
+    def reset(
+        self, base_seed: int | None = None, seeds: Sequence[int] | None = None
+    ) -> list[TextObservation]:
+        """Reset every env: env ``i`` with ``seeds[i]``, else ``base_seed + i`` if given."""
+        if seeds is not None:
+            if base_seed is not None:
+                raise BabyAITextError("give base_seed or seeds, not both")
+            if isinstance(seeds, str) or len(seeds) != self.num_envs:
+                raise BabyAITextError(
+                    f"expected one seed per env ({self.num_envs}), got {len(seeds)}"
+                )
         if base_seed is not None:
             self.base_seed = base_seed
         self._observations = []
         for i, (env, history) in enumerate(zip(self.envs, self.histories)):
-            obs = env.reset(seed=None if base_seed is None else base_seed + i)
+            if seeds is not None:
+                seed = int(seeds[i])
+            else:
+                seed = None if base_seed is None else base_seed + i
+            obs = env.reset(seed=seed)
             history.reset(obs.descriptions)
             self._observations.append(obs)
         self._returns[:] = 0.0

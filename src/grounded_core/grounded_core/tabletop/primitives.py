@@ -56,8 +56,14 @@ PICK = "pick"
 PLACE = "place"
 #: How often (in physics steps) motion loops check whether a target is reached.
 CHECK_EVERY = 2
+#: Below this opening (m) the fingers count as closed on nothing.
+CLOSED_WIDTH = 2e-3
+#: The fingers count as stalled below this share of their velocity limit.
+FINGER_STALL_SHARE = 0.05
 #: Share of the joint velocity limit that streamed motions may use at peak speed.
 JOINT_SPEED_SHARE = 0.8
+#: Share of a motion's duration spent accelerating (and again decelerating).
+RAMP_SHARE = 0.2
 #: Rays start this far below the gripper or the held object.
 RAY_MARGIN = 3e-3
 #: Fraction of the held object's half size used for the footprint rays.
@@ -81,6 +87,16 @@ class PrimitiveResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _trapezoid(u: float) -> float:
+    """Progress 0 -> 1 along a motion at time share u of a trapezoidal speed profile."""
+    peak = 1.0 / (1.0 - RAMP_SHARE)
+    if u < RAMP_SHARE:
+        return peak * u * u / (2.0 * RAMP_SHARE)
+    if u > 1.0 - RAMP_SHARE:
+        return 1.0 - peak * (1.0 - u) ** 2 / (2.0 * RAMP_SHARE)
+    return peak * (u - RAMP_SHARE / 2.0)
 
 
 class Arm:
@@ -184,6 +200,7 @@ class Arm:
                 pybullet.POSITION_CONTROL,
                 targetPosition=target,
                 force=self.cfg.finger_force,
+                positionGain=self.cfg.position_gain,
                 maxVelocity=self.cfg.finger_max_velocity,
             )
 
@@ -237,18 +254,20 @@ class Arm:
 
     # ------------------------------------------------------------------ motions
 
-    def move_to(self, target) -> tuple[bool, int]:
+    def move_to(self, target, precise: bool = True) -> tuple[bool, int]:
         """Move the grasp point to ``target`` along a straight line.
 
         IK solutions of waypoints ``waypoint_spacing`` apart are interpolated
         in joint space and streamed to the position controllers along a
-        cosine speed profile at ``ee_speed`` on average (slower when a joint
-        would exceed its velocity limit), then the last one is
-        held until the grasp point is within ``position_tolerance`` and slower
-        than ``arrival_speed``. Streaming a moving target (rather than jumping
-        to far waypoints) keeps every joint below its velocity limit, so the
-        joints stay synchronised and the hand does not sag off the line into
-        the stacks it passes over.
+        trapezoidal speed profile at ``ee_speed`` on average (slower when a
+        joint would exceed its velocity limit); then the last one is held until
+        the grasp point is within ``position_tolerance`` and slower than
+        ``arrival_speed``. With ``precise=False`` (travel and retreat moves,
+        whose end is the start of the next straight line) it only waits until
+        the grasp point is within ``waypoint_spacing``. Streaming a moving
+        target (rather than jumping to far waypoints) keeps every joint below
+        its velocity limit, so the joints stay synchronised and the hand does
+        not sag off the line into the stacks it passes over.
 
         Returns (reached, physics steps). ``reached`` is False when the
         segment timed out, e.g. because the fingers pushed against an object.
@@ -262,19 +281,18 @@ class Arm:
             waypoint = start + (target - start) * (i / n_waypoints)
             path.append(np.array(self.solve_ik(waypoint, seed=list(path[-1]))))
         # Duration: ee_speed on average, but slow enough that no joint exceeds
-        # JOINT_SPEED_SHARE of its velocity limit at the profile's peak (pi/2 x mean).
+        # JOINT_SPEED_SHARE of its velocity limit at the profile's peak speed.
         joint_travel = np.sum(np.abs(np.diff(np.array(path), axis=0)), axis=0)
+        peak = 1.0 / (1.0 - RAMP_SHARE)  # peak / mean speed of the trapezoidal profile
         duration = max(
             distance / self.motion.ee_speed,
-            float(np.max(joint_travel / self._max_joint_velocity))
-            * (math.pi / 2.0)
-            / JOINT_SPEED_SHARE,
+            float(np.max(joint_travel / self._max_joint_velocity)) * peak / JOINT_SPEED_SHARE,
         )
         tick = CHECK_EVERY * self._dt
         n_ticks = max(1, math.ceil(duration / tick))
         used = 0
         for k in range(1, n_ticks + 1):
-            progress = 0.5 - 0.5 * math.cos(math.pi * k / n_ticks)  # 0 -> 1, smooth ends
+            progress = _trapezoid(k / n_ticks)
             position = progress * n_waypoints
             index = min(int(position), n_waypoints - 1)
             fraction = position - index
@@ -283,10 +301,10 @@ class Arm:
             used += CHECK_EVERY
         self._command_arm(path[-1])
         budget = used + max(CHECK_EVERY, round(self.motion.max_segment_time / self._dt))
+        tolerance = self.motion.position_tolerance if precise else self.motion.waypoint_spacing
         while used < budget:
-            if (
-                np.linalg.norm(self.ee_position() - target) < self.motion.position_tolerance
-                and self.ee_speed() < self.motion.arrival_speed
+            if np.linalg.norm(self.ee_position() - target) < tolerance and (
+                not precise or self.ee_speed() < self.motion.arrival_speed
             ):
                 return True, used
             self.world.step_simulation(CHECK_EVERY)
@@ -304,21 +322,26 @@ class Arm:
             used += CHECK_EVERY
         return used
 
+    def finger_speed(self) -> float:
+        states = self.p.getJointStates(self.robot, list(self.cfg.finger_joints))
+        return max(abs(states[0][1]), abs(states[1][1]))
+
     def close_gripper(self) -> int:
         """Close the fingers with the configured force until they stop; returns physics steps."""
         self.gripper_closed = True
         self._command_fingers(0.0)
         budget = max(CHECK_EVERY, round(self.motion.gripper_time / self._dt))
+        stall_speed = FINGER_STALL_SHARE * self.cfg.finger_max_velocity
         used = 0
-        previous = self.gripper_width()
         while used < budget:
             self.world.step_simulation(CHECK_EVERY)
             used += CHECK_EVERY
-            width = self.gripper_width()
-            # Stalled on an object (or fully closed): the fingers stopped moving.
-            if width < 1e-3 or (used >= 4 * CHECK_EVERY and abs(previous - width) < 2e-5):
+            # Fully closed, or stalled on an object: the motor then pushes with
+            # its full force, so the grasp is as firm as it will get.
+            if self.gripper_width() < CLOSED_WIDTH or (
+                used > CHECK_EVERY and self.finger_speed() < stall_speed
+            ):
                 break
-            previous = width
         return used
 
     def close(self) -> None:
@@ -354,14 +377,14 @@ def pick(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
     table = world.table_height
     steps = arm.open_gripper()
     reached_all = True
-    reached, used = arm.move_to([x, y, table + motion.travel_height])
+    reached, used = arm.move_to([x, y, table + motion.travel_height], precise=False)
     steps, reached_all = steps + used, reached_all and reached
     surface_z, surface = world.surface_below([(x, y)], arm.lowest_finger_z() - RAY_MARGIN)
     grasp_z = max(surface_z - motion.grasp_depth, table + motion.min_grasp_height)
     reached, used = arm.move_to([x, y, grasp_z])
     steps, reached_all = steps + used, reached_all and reached
     steps += arm.close_gripper()
-    reached, used = arm.move_to([x, y, table + motion.travel_height])
+    reached, used = arm.move_to([x, y, table + motion.travel_height], precise=False)
     steps, reached_all = steps + used, reached_all and reached
     steps += arm.wait(motion.settle_time)
     picked = predicates.held_object(world.state(), world.config.tolerances)
@@ -386,7 +409,7 @@ def place(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
     arm, motion = world.arm, world.config.motion
     table = world.table_height
     held = predicates.held_object(world.state(), world.config.tolerances)
-    reached, steps = arm.move_to([x, y, table + motion.travel_height])
+    reached, steps = arm.move_to([x, y, table + motion.travel_height], precise=False)
     reached_all = reached
     ee_z = float(arm.ee_position()[2])
     if held is not None:
@@ -405,7 +428,7 @@ def place(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
     steps, reached_all = steps + used, reached_all and reached
     steps += arm.open_gripper()
     steps += arm.wait(motion.release_time)
-    reached, used = arm.move_to([x, y, table + motion.travel_height])
+    reached, used = arm.move_to([x, y, table + motion.travel_height], precise=False)
     steps, reached_all = steps + used, reached_all and reached
     steps += arm.wait(motion.settle_time)
     return PrimitiveResult(

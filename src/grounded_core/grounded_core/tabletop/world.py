@@ -63,9 +63,13 @@ class TabletopWorld:
         self.gui = self.config.gui if gui is None else bool(gui)
         self.client = connect(self.gui)
         self._closed = False
-        self._configure_physics()
-        self._load_bodies()
-        self.arm = Arm(self)
+        try:
+            self._configure_physics()
+            self._load_bodies()
+            self.arm = Arm(self)
+        except Exception:
+            self.client.disconnect()  # do not leak the simulation on a bad world file
+            raise
         self.cameras = {c.name: Camera(c) for c in self.config.cameras}
         self._renderer = (
             pybullet.ER_BULLET_HARDWARE_OPENGL
@@ -203,6 +207,7 @@ class TabletopWorld:
         self._check_open()
         rng = np.random.default_rng(seed)
         poses = self._resolve_layout(layout) if layout is not None else self._random_poses(rng)
+        self._forget_contacts()
         self.client.restoreState(self._snapshot)
         for name, (position, yaw) in poses.items():
             self.client.resetBasePositionAndOrientation(
@@ -216,6 +221,21 @@ class TabletopWorld:
         )
         self._sim_steps = 0
         return self.state()
+
+    def _forget_contacts(self) -> None:
+        """Drop the contact caches of the last episode.
+
+        restoreState does not clear bullet's persistent contact manifolds; an
+        object reset to where it touched something before would start with
+        warm-started contacts and settle differently, so the same seed could
+        give different episodes depending on history. Moving every object out
+        of reach and running collision detection removes those manifolds.
+        """
+        for i, body in enumerate(self.object_ids.values()):
+            self.client.resetBasePositionAndOrientation(
+                body, [10.0 * (i + 1), 0, -10.0], [0, 0, 0, 1]
+            )
+        self.client.performCollisionDetection()
 
     def random_layout(self, seed: int | None = None) -> dict[str, tuple[float, float, float]]:
         """A random layout (x, y, yaw per object) as reset would draw it for ``seed``."""

@@ -17,6 +17,9 @@ Finding files
     ``pybullet_data`` package and other relative paths resolve against the
     folder of the YAML file, so a world can ship its own URDF/meshes.
 
+Inheritance: ``base: tabletop`` at the top of a file starts from that world
+and overrides parts of it (mappings merge, lists are replaced).
+
 Units: metres, kilograms, seconds, radians (``fov_deg`` is in degrees as in
 pybullet). Colours are RGBA in [0, 1].
 """
@@ -587,6 +590,7 @@ def parse_world_config(data: Any, source: str | Path | None = None) -> WorldConf
         cameras=cameras,
     )
     root.raw("description", "")  # free text for humans; accepted and ignored
+    root.raw("base", "")  # already merged in by load_world_config
     root.finish()
     return config
 
@@ -623,15 +627,54 @@ def resolve_world_path(name_or_path: str | Path) -> Path:
     )
 
 
-def load_world_config(name_or_path: str | Path = DEFAULT_WORLD) -> WorldConfig:
-    """Load and validate a world file by name (searched) or path."""
-    path = resolve_world_path(name_or_path)
+def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise WorldConfigError(path, None, f"cannot read file: {exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise WorldConfigError(path, None, f"invalid YAML: {exc}") from exc
-    return parse_world_config(data, path)
+
+
+def _deep_merge(base: Mapping, override: Mapping) -> dict:
+    """Mappings merge key by key; any other value (lists included) is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _load_data(path: Path, chain: tuple[Path, ...]) -> Any:
+    """The YAML of ``path`` with its ``base`` world (if any) merged underneath."""
+    data = _read_yaml(path)
+    if not isinstance(data, Mapping) or "base" not in data:
+        return data
+    base = data["base"]
+    if not isinstance(base, str) or not base:
+        raise WorldConfigError(
+            path, "base", f"must be a world name or file path, got {_kind(base)}"
+        )
+    sibling = path.parent / base
+    base_path = sibling if sibling.is_file() else resolve_world_path(base)
+    if base_path.resolve() in chain:
+        raise WorldConfigError(path, "base", f"circular base: {base_path} is already being loaded")
+    base_data = _load_data(base_path, (*chain, base_path.resolve()))
+    # A base is a complete world: validate it on its own so its errors name its file.
+    parse_world_config(base_data, base_path)
+    return _deep_merge(base_data, {k: v for k, v in data.items() if k != "base"})
+
+
+def load_world_config(name_or_path: str | Path = DEFAULT_WORLD) -> WorldConfig:
+    """Load and validate a world file by name (searched) or path.
+
+    A file may start from another world with ``base: <name or path>`` (looked up
+    next to the file first, then like any world name) and override parts of it:
+    mappings merge key by key, lists (objects, cameras, fixtures) are replaced.
+    """
+    path = resolve_world_path(name_or_path)
+    return parse_world_config(_load_data(path, (path.resolve(),)), path)
