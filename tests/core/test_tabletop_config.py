@@ -48,7 +48,13 @@ def test_basket_world_inherits_and_overrides():
     basket = load_world_config("tabletop_basket")
     base = load_world_config("tabletop")
     assert basket.name == "tabletop_basket"
-    assert len(basket.fixtures) == 4 and not base.fixtures
+    assert [f.name for f in base.fixtures] == ["floor"]
+    assert [f.name for f in basket.fixtures][1:] == [
+        "basket_near",
+        "basket_far",
+        "basket_left",
+        "basket_right",
+    ]
     assert basket.objects == base.objects and basket.cameras == base.cameras
     assert basket.source.name == "tabletop_basket.yaml"
 
@@ -123,7 +129,9 @@ def test_base_errors(tmp_path):
 
 def test_in_memory_config_errors_say_so(default_data):
     default_data["objects"][0]["friction"] = -0.5
-    with pytest.raises(WorldConfigError, match=r"<in-memory config>: field 'objects\[0\].friction'"):
+    with pytest.raises(
+        WorldConfigError, match=r"<in-memory config>: field 'objects\[0\].friction'"
+    ):
         parse_world_config(default_data)
 
 

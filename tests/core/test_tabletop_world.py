@@ -108,8 +108,10 @@ def test_pick_on_air_leaves_the_world_unchanged(world):
     after = world.state()
     assert result.kind == "pick" and result.picked is None and result.surface == TABLE
     assert result.reached
-    assert np.allclose(_object_poses(after), _object_poses(before), atol=1e-4)
-    # Exactly what letting the objects rest for the same time does:
+    # Resting cubes creep by microns in bullet; nothing moved beyond that ...
+    assert np.allclose(after.positions_array(), before.positions_array(), atol=1e-4)
+    assert np.allclose(_object_poses(after), _object_poses(before), atol=1e-3)
+    # ... and it is exactly what letting the objects rest for the same time does:
     world.reset(layout=LAYOUT)
     world.step_simulation(result.sim_steps)
     assert np.allclose(_object_poses(after), _object_poses(world.state()), atol=1e-6)

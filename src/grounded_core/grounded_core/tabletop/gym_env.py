@@ -5,6 +5,8 @@
 * action: ``Box(2,)`` with the workspace bounds, an (x, y) pick/place location.
   Out-of-bounds, NaN or wrongly shaped actions raise
   :class:`~grounded_core.tabletop.errors.InvalidActionError` (never clipped).
+  The space is in metres on purpose; wrap with
+  ``gymnasium.wrappers.RescaleAction(env, -1, 1)`` for agents that want [-1, 1].
 * observation: ``Dict`` with ``object_positions`` (n_objects x 3, world
   order of ``objects`` in the world file), ``ee_position`` (3) and ``gripper``
   (opening width in metres, 1.0 if holding something else 0.0): the policy
@@ -40,6 +42,8 @@ from .world_config import DEFAULT_WORLD, WorldConfig
 ENV_ID = "GroundedTabletop-v0"
 #: Upper bound of the gripper width in the observation space (m).
 MAX_GRIPPER_WIDTH = 0.2
+#: Bound of positions in the observation space (m); the world's floor is 3 m wide.
+POSITION_BOUND = 10.0
 
 
 class TabletopEnv(gym.Env):
@@ -92,8 +96,8 @@ class TabletopEnv(gym.Env):
         )
         n = len(config.objects)
         spaces: dict[str, gym.Space] = {
-            "object_positions": gym.spaces.Box(-np.inf, np.inf, (n, 3), np.float32),
-            "ee_position": gym.spaces.Box(-np.inf, np.inf, (3,), np.float32),
+            "object_positions": gym.spaces.Box(-POSITION_BOUND, POSITION_BOUND, (n, 3), np.float32),
+            "ee_position": gym.spaces.Box(-POSITION_BOUND, POSITION_BOUND, (3,), np.float32),
             "gripper": gym.spaces.Box(
                 np.zeros(2, np.float32), np.array([MAX_GRIPPER_WIDTH, 1.0], np.float32)
             ),

@@ -15,11 +15,12 @@ Typical use::
     state = world.state()
     frames = world.render_all()
 
-Determinism: a world is reset by restoring an in-memory snapshot taken right
-after loading (same bodies, same ids, no contact history), then placing the
-objects with an RNG seeded by ``seed``; the physics engine runs with
-``deterministicOverlappingPairs`` so the same seed and the same actions give
-bit-identical states, in a fresh world or in one that has run other episodes.
+Determinism: a world is reset by dropping bullet's contact caches, restoring
+an in-memory snapshot taken right after loading (same bodies, same ids), then
+placing the objects with an RNG seeded by ``seed``; the physics engine runs
+with ``deterministicOverlappingPairs``. The same seed and the same actions
+therefore give bit-identical states, in a fresh world or in one that has run
+other episodes (tested).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ from .world_config import DEFAULT_WORLD, WorldConfig, load_world_config
 
 #: A contact point counts as touching when the bodies are at most this far apart.
 CONTACT_DISTANCE = 1e-3
-#: Objects are spawned this far above their resting height and allowed to settle.
-SPAWN_DROP = 5e-4
+#: Objects are spawned this far above their resting height (0: exactly resting;
+#: a drop would still be bouncing when reset returns).
+SPAWN_DROP = 0.0
 
 #: A layout entry: (x, y) or (x, y, yaw) on the table, or the name of the object
 #: it rests on (centred, same yaw).

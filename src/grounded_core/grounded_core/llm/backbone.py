@@ -1,0 +1,480 @@
+"""What every LLM policy of GLAM shares: model + tokenizer, batching, heads, checkpoints.
+
+:class:`LLMPolicy` is the base of :class:`~.scoring.ActionScorer` (GLAM: score the
+action texts) and :class:`~.variants.ActionHeadPolicy` (the paper's action-heads
+baseline). It is a ``torch.nn.Module`` holding the Hugging Face model and the heads, so
+``parameters()``, ``train()``/``eval()``, ``state_dict()``, ``to(device)`` and DDP
+wrapping work as for any module.
+
+Modes (MISSION A3, A4):
+
+* ``forward(...)`` keeps the autograd graph and runs in the module's current mode --
+  call ``train()`` first for PPO updates (dropout on, as the trainer wants);
+* ``score``/``predict``/``policy``/``value`` are for acting: they switch to eval mode
+  (dropout off) under ``torch.inference_mode()`` and restore the previous mode after.
+
+Policies are created in eval mode.
+
+Batching: prompts are tokenized once (no special tokens, A3), sorted by length and
+cut into minibatches so that the padded work of a minibatch stays under
+``max_batch_tokens`` (each minibatch is padded to its own longest prompt only).
+
+Checkpoints: ``save_pretrained(dir)`` writes the Hugging Face model and tokenizer, each
+head as ``<name>.safetensors`` and ``grounded_policy.json`` (policy type, model kind,
+head shapes), atomically; ``from_pretrained(dir)`` restores all of it, so training can
+resume. ``from_pretrained`` also takes any name :func:`~.loading.load_model_and_tokenizer`
+understands, and ``init="npae"``/``"random"`` for the non-pretrained baselines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from .cache import atomic_directory
+from .errors import CheckpointError, ScoringInputError
+from .loading import (
+    LoadedModel,
+    decoder_start_token_id,
+    load_model_and_tokenizer,
+    model_kind,
+    prepare_tokenizer,
+)
+from .npae import INIT_MODES, reinitialize_model
+from .value_head import MLPHead, ValueHead
+
+__all__ = [
+    "DEFAULT_MAX_BATCH_TOKENS",
+    "METADATA_FILE",
+    "LLMPolicy",
+    "ScoreOutput",
+    "check_prompts",
+    "normalize_actions",
+]
+
+METADATA_FILE = "grounded_policy.json"
+_FORMAT_VERSION = 1
+# Padded (prompt + action) token positions per forward. A (prompt, action) pair of the
+# action pass holds a copy of its prompt's states, so this bounds activation/cache memory.
+DEFAULT_MAX_BATCH_TOKENS = 16384
+
+
+@dataclass
+class ScoreOutput:
+    """Result of a policy forward.
+
+    ``scores[i, j]``: the policy's logit of action ``j`` for prompt ``i`` (for
+    :class:`~.scoring.ActionScorer` the sum of the action tokens' log-probabilities).
+    ``values[i]``: the value head's estimate for prompt ``i`` (``None`` if not asked).
+    """
+
+    scores: torch.Tensor
+    values: torch.Tensor | None = None
+
+    def log_probs(self) -> torch.Tensor:
+        """log pi(a | prompt): log-softmax of the scores over actions."""
+        return torch.log_softmax(self.scores, dim=-1)
+
+    def probs(self) -> torch.Tensor:
+        """pi(a | prompt): softmax of the scores over actions (MISSION A3)."""
+        return torch.softmax(self.scores, dim=-1)
+
+    def distribution(self) -> torch.distributions.Categorical:
+        return torch.distributions.Categorical(logits=self.scores)
+
+
+def check_prompts(prompts: Sequence[str]) -> list[str]:
+    """Validate a list of prompt strings."""
+    if isinstance(prompts, str):
+        raise ScoringInputError("prompts must be a list of strings, got a single string")
+    prompts = list(prompts)
+    if not prompts:
+        raise ScoringInputError("prompts is empty")
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise ScoringInputError(f"prompts[{i}] must be a string, got {type(prompt).__name__}")
+    return prompts
+
+
+def normalize_actions(
+    actions: Sequence[str] | Sequence[Sequence[str]], n_prompts: int
+) -> tuple[list[str], torch.Tensor]:
+    """Candidate actions -> ``(unique texts, index table [n_prompts, n_actions])``.
+
+    ``actions`` is one list shared by all prompts, or one list per prompt; every prompt
+    must get the same number of actions (they form a ``[n_prompts, n_actions]`` matrix).
+    """
+    if isinstance(actions, str):
+        raise ScoringInputError(
+            "actions must be a list of action texts (or one list per prompt), got a string"
+        )
+    actions = list(actions)
+    if not actions:
+        raise ScoringInputError("actions is empty")
+    if all(isinstance(a, str) for a in actions):
+        per_prompt = [actions] * n_prompts
+    elif all(not isinstance(a, str) and isinstance(a, Sequence) for a in actions):
+        if len(actions) != n_prompts:
+            raise ScoringInputError(
+                f"got {len(actions)} action lists for {n_prompts} prompts; give one list "
+                "per prompt or a single shared list"
+            )
+        per_prompt = [list(a) for a in actions]
+        lengths = sorted({len(a) for a in per_prompt})
+        if len(lengths) != 1:
+            raise ScoringInputError(
+                f"every prompt needs the same number of actions, got lengths {lengths}"
+            )
+        for i, acts in enumerate(per_prompt):
+            for j, text in enumerate(acts):
+                if not isinstance(text, str):
+                    raise ScoringInputError(
+                        f"actions[{i}][{j}] must be a string, got {type(text).__name__}"
+                    )
+    else:
+        raise ScoringInputError(
+            "actions must be a list of strings or a list of lists of strings, not a mix"
+        )
+    if not per_prompt[0]:
+        raise ScoringInputError("every prompt needs at least one action")
+    texts: dict[str, int] = {}
+    table = [[texts.setdefault(a, len(texts)) for a in acts] for acts in per_prompt]
+    return list(texts), torch.tensor(table, dtype=torch.long)
+
+
+def pad_rows(
+    rows: Sequence[Sequence[int]], pad_id: int, side: str = "right"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad token lists to ``[n, max_len]`` ids and a 0/1 attention mask."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if not row:
+            continue
+        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
+        ids[i, span] = torch.as_tensor(row, dtype=torch.long)
+        mask[i, span] = 1
+    return ids, mask
+
+
+def _seeded(seed: int, factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return factory()
+
+
+def read_metadata(directory: str | os.PathLike) -> dict | None:
+    """The ``grounded_policy.json`` of a checkpoint directory, or ``None``."""
+    path = Path(directory) / METADATA_FILE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"unreadable {path}: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT_VERSION:
+        raise CheckpointError(f"{path}: unsupported format {meta.get('format')!r}")
+    return meta
+
+
+class LLMPolicy(torch.nn.Module):
+    """Base class of the LLM policies; see the module docstring.
+
+    Args:
+        model: a Hugging Face seq2seq or causal LM.
+        tokenizer: its tokenizer (a pad-less one gets EOS as pad, see :mod:`.loading`).
+        value_head: ``True`` (new seeded :class:`ValueHead`), ``False`` (none) or a head.
+        max_batch_tokens: padded token positions per forward (memory knob).
+        seed: seeds the initialisation of new heads.
+    """
+
+    policy_type: ClassVar[str] = "LLMPolicy"
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        *,
+        value_head: bool | ValueHead = True,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if isinstance(max_batch_tokens, bool) or not isinstance(max_batch_tokens, int):
+            raise TypeError(f"max_batch_tokens must be an int, got {max_batch_tokens!r}")
+        if max_batch_tokens < 1:
+            raise ValueError(f"max_batch_tokens must be positive, got {max_batch_tokens}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.kind = model_kind(model.config)
+        self.pad_is_eos = prepare_tokenizer(tokenizer)
+        self.pad_token_id = int(tokenizer.pad_token_id)
+        self.decoder_start_token_id = (
+            decoder_start_token_id(model, tokenizer) if self.kind == "seq2seq" else None
+        )
+        self.hidden_size = int(model.config.get_text_config().hidden_size)
+        self.max_batch_tokens = max_batch_tokens
+        self.seed = int(seed)
+        if value_head is True:
+            value_head = _seeded(self.seed, lambda: ValueHead(self.hidden_size))
+        elif value_head is False or value_head is None:
+            value_head = None
+        elif not isinstance(value_head, ValueHead):
+            raise TypeError(f"value_head must be a bool or a ValueHead, got {value_head!r}")
+        elif value_head.in_features != self.hidden_size:
+            raise ValueError(
+                f"value head expects {value_head.in_features} features, "
+                f"the model's hidden size is {self.hidden_size}"
+            )
+        self.value_head = value_head
+        self._action_token_cache: dict[str, list[int]] = {}
+        self._forward_params = frozenset(inspect.signature(model.forward).parameters)
+        self.eval()
+
+    # --- facts ----------------------------------------------------------------------------
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def heads(self) -> dict[str, MLPHead]:
+        """The heads saved with the checkpoint, by file stem."""
+        return {"value_head": self.value_head} if self.value_head is not None else {}
+
+    # --- tokenization and batching ------------------------------------------------------
+
+    def tokenize_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each prompt, no special tokens (A3)."""
+        ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        for i, row in enumerate(ids):
+            if not row:
+                raise ScoringInputError(f"prompts[{i}] is empty after tokenization")
+        return ids
+
+    def tokenize_actions(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each action text, no special tokens (so no EOS is scored, A3)."""
+        missing = [t for t in texts if t not in self._action_token_cache]
+        if missing:
+            # The action set is small and reused every step; cache its tokenization.
+            if len(self._action_token_cache) > 65536:
+                self._action_token_cache.clear()
+            for text, row in zip(
+                missing, self.tokenizer(missing, add_special_tokens=False)["input_ids"]
+            ):
+                if not row:
+                    raise ScoringInputError(f"action {text!r} is empty after tokenization")
+                self._action_token_cache[text] = list(row)
+        return [self._action_token_cache[t] for t in texts]
+
+    def plan_batches(self, lengths: Sequence[int], cost: Callable[[int], int]) -> list[list[int]]:
+        """Group item indices, longest first, so that ``len(group) * cost(longest)`` stays
+        within ``max_batch_tokens`` (a group always holds at least one item)."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and (len(groups[-1]) + 1) * cost(lengths[groups[-1][0]]) <= (
+                self.max_batch_tokens
+            ):
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        return groups
+
+    def _pad_prompts(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        # Decoder-only prompts are left-padded so every prompt ends at the last column
+        # (its next-token logits and hidden state sit there); encoder inputs right-padded.
+        side = "left" if self.kind == "causal" else "right"
+        ids, mask = pad_rows(rows, self.pad_token_id, side)
+        return ids.to(self.device), mask.to(self.device)
+
+    # --- the prompt pass ----------------------------------------------------------------
+
+    def causal_prompt_pass(self, ids: torch.Tensor, mask: torch.Tensor, *, use_cache: bool, hidden: bool):
+        """One forward over left-padded prompts: next-token logits of the last position
+        ``[B, V]``, the last-layer state there ``[B, H]`` (if ``hidden``) and the cache."""
+        # Left padding: positions count real tokens only, so a padded prompt sees the same
+        # positions as unpadded (needed for learned and rotary position embeddings).
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        kwargs = {"logits_to_keep": 1} if self._accepts("logits_to_keep") else {}
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=position_ids,
+            use_cache=use_cache,
+            output_hidden_states=hidden,
+            **kwargs,
+        )
+        last_hidden = out.hidden_states[-1][:, -1] if hidden else None
+        return out.logits[:, -1], last_hidden, (out.past_key_values if use_cache else None)
+
+    def seq2seq_decision_pass(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Decoder last-layer state at position 0 (the decoder start token), ``[B, H]``."""
+        start = torch.full((ids.shape[0], 1), self.decoder_start_token_id, device=ids.device)
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            decoder_input_ids=start,
+            use_cache=False,
+            output_hidden_states=True,
+        )
+        return out.decoder_hidden_states[-1][:, 0]
+
+    def decision_states(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The hidden state the heads read for each prompt, ``[n_prompts, H]`` (A3):
+        decoder position 0 (seq2seq) or the last prompt token (decoder-only)."""
+        rows = self.tokenize_prompts(check_prompts(prompts))
+        parts, order = [], []
+        for group in self.plan_batches([len(r) for r in rows], lambda n: n):
+            ids, mask = self._pad_prompts([rows[i] for i in group])
+            if self.kind == "causal":
+                _, states, _ = self.causal_prompt_pass(ids, mask, use_cache=False, hidden=True)
+            else:
+                states = self.seq2seq_decision_pass(ids, mask)
+            parts.append(states)
+            order.extend(group)
+        return _unsort(torch.cat(parts), order)
+
+    def _accepts(self, name: str) -> bool:
+        """Whether the model's forward takes keyword ``name`` (e.g. ``logits_to_keep``)."""
+        return name in self._forward_params
+
+    # --- acting (eval mode, no graph) -----------------------------------------------------
+
+    @contextlib.contextmanager
+    def acting(self) -> Iterator[None]:
+        """Eval mode under ``torch.inference_mode()``; the previous mode is restored."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            if was_training:
+                self.train()
+
+    def predict(self, prompts, actions=None, *, with_value: bool = True) -> ScoreOutput:
+        """``forward`` for acting: scores (and values) without a graph, in eval mode."""
+        with self.acting():
+            return self(prompts, actions, with_value=with_value)
+
+    def score(self, prompts, actions=None) -> torch.Tensor:
+        """Action scores ``[n_prompts, n_actions]`` for acting (eval mode, no graph)."""
+        return self.predict(prompts, actions, with_value=False).scores
+
+    def policy(self, prompts, actions=None) -> torch.Tensor:
+        """pi(a | prompt) = softmax of :meth:`score` over actions."""
+        return torch.softmax(self.score(prompts, actions), dim=-1)
+
+    def value(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Value estimates ``[n_prompts]`` for acting (e.g. bootstrapping cut episodes)."""
+        if self.value_head is None:
+            raise RuntimeError("this policy has no value head (created with value_head=False)")
+        with self.acting():
+            return self.value_head(self.decision_states(prompts))
+
+    # --- checkpoints ------------------------------------------------------------------
+
+    def metadata(self) -> dict:
+        return {
+            "format": _FORMAT_VERSION,
+            "policy": self.policy_type,
+            "kind": self.kind,
+            "hidden_size": self.hidden_size,
+            "heads": {name: head.spec() for name, head in self.heads().items()},
+            "max_batch_tokens": self.max_batch_tokens,
+        }
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write model, tokenizer, heads and metadata to ``directory`` (atomically)."""
+        directory = Path(directory)
+        with atomic_directory(directory, replace=True) as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            for name, head in self.heads().items():
+                head.save(tmp / f"{name}.safetensors")
+            (tmp / METADATA_FILE).write_text(json.dumps(self.metadata(), indent=2) + "\n")
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_dir: str | os.PathLike,
+        *,
+        value_head: bool = True,
+        init: str = "pretrained",
+        seed: int = 0,
+        max_batch_tokens: int | None = None,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        **policy_kwargs,
+    ):
+        """Load a policy from a checkpoint, a model directory, a hub id or a special name.
+
+        Args:
+            value_head: build a value head; it is loaded from ``value_head.safetensors``
+                when the directory has one, otherwise initialised from ``seed``.
+            init: ``"pretrained"`` (as loaded), ``"npae"`` (all weights re-initialised
+                but the token embeddings) or ``"random"`` (everything re-initialised).
+            seed: seeds re-initialisation and new heads.
+            max_batch_tokens: batching knob (default: the checkpoint's, else 16384).
+            dtype, device, cache_dir: see :func:`~.loading.load_model_and_tokenizer`.
+            **policy_kwargs: extra constructor arguments of the subclass.
+        """
+        if init not in INIT_MODES:
+            raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INIT_MODES)}")
+        loaded = load_model_and_tokenizer(name_or_dir, dtype=dtype, device=device, cache_dir=cache_dir)
+        meta = read_metadata(loaded.source) if Path(loaded.source).is_dir() else None
+        if meta is not None and meta.get("hidden_size") not in (None, int(loaded.model.config.get_text_config().hidden_size)):
+            raise CheckpointError(
+                f"{loaded.source}: metadata hidden size {meta['hidden_size']} does not match "
+                "the model's"
+            )
+        if init != "pretrained":
+            reinitialize_model(loaded.model, keep_embeddings=init == "npae", seed=seed)
+        if max_batch_tokens is None:
+            max_batch_tokens = int((meta or {}).get("max_batch_tokens", DEFAULT_MAX_BATCH_TOKENS))
+        policy = cls._from_loaded(
+            loaded,
+            meta or {},
+            value_head=value_head,
+            seed=seed,
+            max_batch_tokens=max_batch_tokens,
+            **policy_kwargs,
+        )
+        policy._load_heads(Path(loaded.source), meta or {})
+        if device is not None:
+            policy.to(device)
+        return policy
+
+    @classmethod
+    def _from_loaded(cls, loaded: LoadedModel, meta: dict, **kwargs):
+        return cls(loaded.model, loaded.tokenizer, **kwargs)
+
+    def _load_heads(self, directory: Path, meta: dict) -> None:
+        saved = meta.get("heads", {})
+        for name, head in self.heads().items():
+            path = directory / f"{name}.safetensors"
+            if not path.is_file():
+                continue
+            if name in saved and saved[name] != head.spec():
+                raise CheckpointError(
+                    f"{path}: saved head {saved[name]} does not match the requested {head.spec()}"
+                )
+            head.load(path)
+
+
+def _unsort(stacked: torch.Tensor, order: Sequence[int]) -> torch.Tensor:
+    """Rows of ``stacked`` are items ``order[0], order[1], ...``; return them by item."""
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    return stacked.index_select(0, inverse.to(stacked.device))
