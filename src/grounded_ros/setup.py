@@ -14,6 +14,7 @@ NODES = {
     "image_source": "grounded_ros.nodes.image_source",
     "stream_monitor": "grounded_ros.nodes.stream_monitor",
     "babyai_text_env": "grounded_ros.nodes.babyai_text_env",
+    "tabletop_sim": "grounded_ros.nodes.tabletop_sim",
 }
 
 # Project tools that are not nodes.

@@ -208,3 +208,16 @@ def test_closed_world_refuses_work():
     w.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         w.state()
+
+
+def test_hand_box_of_the_world_file_covers_the_urdf_hand(world):
+    # The expert keeps this box off other stacks; it must contain the real hand.
+    world.reset(layout=LAYOUT)
+    hand_link = 8  # panda_hand in the Panda URDF of pybullet_data
+    low, high = (np.array(v) for v in world.client.getAABB(world.robot_id, hand_link))
+    ee = world.state().ee_position
+    robot = world.config.robot
+    assert robot.gripper_yaw == 0.0 and robot.base_yaw == 0.0  # box axes = world axes here
+    half = np.maximum(np.abs(low[:2] - ee[:2]), np.abs(high[:2] - ee[:2]))
+    assert np.all(half <= np.array(robot.hand_half_extents) + 1e-3)
+    assert low[2] - ee[2] == pytest.approx(robot.hand_bottom, abs=2e-3)

@@ -61,6 +61,12 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> in
             rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # rclpy shuts the context down on SIGTERM while the executor may still
+        # run a callback that publishes ("publisher's context is invalid").
+        # That is a normal shutdown, not a crash; anything else is re-raised.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -58,6 +58,8 @@ __all__ = [
     "ScoreOutput",
     "check_prompts",
     "normalize_actions",
+    "pad_rows",
+    "unsort_rows",
 ]
 
 METADATA_FILE = "grounded_policy.json"
@@ -298,7 +300,9 @@ class LLMPolicy(torch.nn.Module):
 
     # --- the prompt pass ----------------------------------------------------------------
 
-    def causal_prompt_pass(self, ids: torch.Tensor, mask: torch.Tensor, *, use_cache: bool, hidden: bool):
+    def causal_prompt_pass(
+        self, ids: torch.Tensor, mask: torch.Tensor, *, use_cache: bool, hidden: bool
+    ):
         """One forward over left-padded prompts: next-token logits of the last position
         ``[B, V]``, the last-layer state there ``[B, H]`` (if ``hidden``) and the cache."""
         # Left padding: positions count real tokens only, so a padded prompt sees the same
@@ -341,7 +345,7 @@ class LLMPolicy(torch.nn.Module):
                 states = self.seq2seq_decision_pass(ids, mask)
             parts.append(states)
             order.extend(group)
-        return _unsort(torch.cat(parts), order)
+        return unsort_rows(torch.cat(parts), order)
 
     def _accepts(self, name: str) -> bool:
         """Whether the model's forward takes keyword ``name`` (e.g. ``logits_to_keep``)."""
@@ -432,9 +436,14 @@ class LLMPolicy(torch.nn.Module):
         """
         if init not in INIT_MODES:
             raise ValueError(f"unknown init {init!r}; allowed: {', '.join(INIT_MODES)}")
-        loaded = load_model_and_tokenizer(name_or_dir, dtype=dtype, device=device, cache_dir=cache_dir)
+        loaded = load_model_and_tokenizer(
+            name_or_dir, dtype=dtype, device=device, cache_dir=cache_dir
+        )
         meta = read_metadata(loaded.source) if Path(loaded.source).is_dir() else None
-        if meta is not None and meta.get("hidden_size") not in (None, int(loaded.model.config.get_text_config().hidden_size)):
+        if meta is not None and meta.get("hidden_size") not in (
+            None,
+            int(loaded.model.config.get_text_config().hidden_size),
+        ):
             raise CheckpointError(
                 f"{loaded.source}: metadata hidden size {meta['hidden_size']} does not match "
                 "the model's"
@@ -473,7 +482,7 @@ class LLMPolicy(torch.nn.Module):
             head.load(path)
 
 
-def _unsort(stacked: torch.Tensor, order: Sequence[int]) -> torch.Tensor:
+def unsort_rows(stacked: torch.Tensor, order: Sequence[int]) -> torch.Tensor:
     """Rows of ``stacked`` are items ``order[0], order[1], ...``; return them by item."""
     inverse = torch.empty(len(order), dtype=torch.long)
     inverse[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))

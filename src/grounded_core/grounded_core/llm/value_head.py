@@ -53,7 +53,11 @@ class MLPHead(torch.nn.Module):
 
     def spec(self) -> dict:
         """Constructor arguments, stored in checkpoint metadata."""
-        return {"in_features": self.in_features, "out_features": self.out_features, "inner": self.inner}
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "inner": self.inner,
+        }
 
     def save(self, path: str | Path) -> None:
         """Write the weights as safetensors."""

@@ -38,7 +38,6 @@ from .captions import (
     parse_caption,
     true_captions,
 )
-from .dataset import DatasetSummary, generate_dataset
 from .errors import (
     InvalidActionError,
     InvalidLayoutError,
@@ -61,6 +60,20 @@ from .world_config import (
     parse_world_config,
     resolve_world_path,
 )
+
+# dataset.py is also run as ``python -m grounded_core.tabletop.dataset``; importing
+# it here eagerly would make runpy warn about a module imported twice, so its
+# names are loaded on first use.
+_LAZY = {"DatasetSummary": "dataset", "generate_dataset": "dataset"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_WORLD",

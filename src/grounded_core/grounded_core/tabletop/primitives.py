@@ -22,13 +22,15 @@ no attach constraint). "Holding" is what a real parallel gripper reports: the
 last command was *close* and the fingers stopped more than
 ``holding_min_width`` apart.
 
-Speed: the arm runs joint position control with high gains along joint-space
+Speed (MISSION B5 needs many thousands of primitive steps): physics at 120 Hz;
+the arm runs joint position control with high gains along joint-space
 interpolations of IK solutions of Cartesian waypoints spaced
-``waypoint_spacing`` apart, at ``ee_speed`` on average; only the end of a
-segment is approached to ``position_tolerance`` and ``arrival_speed`` (so
-nothing is released or grasped while the arm still swings). This keeps a primitive at a few hundred
-physics steps while moving along nearly straight lines (MISSION B5 needs many
-thousands of primitive steps).
+``waypoint_spacing`` apart, as fast as ``ee_speed`` and the joint velocity
+limits allow; only the end of a descent is approached to
+``position_tolerance`` and ``arrival_speed`` (so nothing is released or
+grasped while the arm still swings), and the fingers stop as soon as they
+stall. A primitive takes ~100-200 physics steps (~1-1.5 s simulated) while the
+hand moves along nearly straight lines.
 
 IK: pybullet's null-space IK (kept near the home pose, so the elbow does not
 wander over thousands of motions) refined by two plain IK passes, computed on a
@@ -47,6 +49,7 @@ import pybullet
 
 from . import predicates
 from ._quiet import connect
+from .errors import WorldConfigError
 from .state import TABLE
 
 if TYPE_CHECKING:
@@ -117,8 +120,6 @@ class Arm:
             j for j in (*self.cfg.arm_joints, *self.cfg.finger_joints) if j not in self._movable
         ]
         if missing:
-            from .errors import WorldConfigError
-
             raise WorldConfigError(
                 world.config.source,
                 "robot.arm_joints",

@@ -34,10 +34,10 @@ import pybullet
 
 from ._quiet import connect
 from .cameras import Camera, CameraFrame
-from .errors import InvalidActionError, InvalidLayoutError
+from .errors import InvalidActionError, InvalidLayoutError, WorldConfigError
 from .primitives import Arm, PrimitiveResult, execute_primitive
 from .state import LEFT_FINGER, RIGHT_FINGER, ROBOT, TABLE, ObjectState, WorldState
-from .world_config import DEFAULT_WORLD, WorldConfig, load_world_config
+from .world_config import DEFAULT_WORLD, BoxConfig, WorldConfig, load_world_config
 
 #: A contact point counts as touching when the bodies are at most this far apart.
 CONTACT_DISTANCE = 1e-3
@@ -65,22 +65,23 @@ class TabletopWorld:
         self.gui = self.config.gui if gui is None else bool(gui)
         self.client = connect(self.gui)
         self._closed = False
+        self.arm: Arm | None = None
         try:
             self._configure_physics()
             self._load_bodies()
             self.arm = Arm(self)
+            self.cameras = {c.name: Camera(c) for c in self.config.cameras}
+            self._renderer = (
+                pybullet.ER_BULLET_HARDWARE_OPENGL
+                if self.gui and self.config.renderer == "opengl"
+                else pybullet.ER_TINY_RENDERER
+            )
+            self._snapshot = self.client.saveState()
+            self._sim_steps = 0
+            self.reset(seed=seed)
         except Exception:
-            self.client.disconnect()  # do not leak the simulation on a bad world file
+            self.close()  # do not leak simulations on a bad world file or spawn area
             raise
-        self.cameras = {c.name: Camera(c) for c in self.config.cameras}
-        self._renderer = (
-            pybullet.ER_BULLET_HARDWARE_OPENGL
-            if self.gui and self.config.renderer == "opengl"
-            else pybullet.ER_TINY_RENDERER
-        )
-        self._snapshot = self.client.saveState()
-        self._sim_steps = 0
-        self.reset(seed=seed)
 
     # ------------------------------------------------------------------ construction
 
@@ -99,7 +100,7 @@ class TabletopWorld:
             cy = sum(self.config.workspace.y) / 2.0
             p.resetDebugVisualizerCamera(1.0, 60.0, -35.0, [cx, cy, self.table_height])
 
-    def _make_box(self, box, mass: float = 0.0) -> int:
+    def _make_box(self, box: BoxConfig, mass: float = 0.0) -> int:
         p = self.client
         col = p.createCollisionShape(pybullet.GEOM_BOX, halfExtents=box.half_extents)
         vis = p.createVisualShape(
@@ -129,8 +130,6 @@ class TabletopWorld:
         ):
             bad = [j for j in joints if j >= n_joints]
             if bad:
-                from .errors import WorldConfigError
-
                 raise WorldConfigError(
                     cfg.source, field, f"joint/link index {bad[0]} >= {n_joints} joints in the URDF"
                 )
@@ -455,7 +454,8 @@ class TabletopWorld:
         """Disconnect the private pybullet client (idempotent)."""
         if not self._closed:
             self._closed = True
-            self.arm.close()
+            if self.arm is not None:
+                self.arm.close()
             self.client.disconnect()
 
     def __enter__(self) -> TabletopWorld:
