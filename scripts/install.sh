@@ -19,7 +19,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${VENV:-$ROOT/.venv}"
+VENV="$(cd "$ROOT" && realpath -m "${VENV:-.venv}")"  # absolute: CMake and colcon need it
 PYTHON="${PYTHON:-python3}"
 STAMPS="$VENV/.grounded"
 BUILD_DIR="$ROOT/build/venv/grounded_interfaces"

@@ -5,7 +5,7 @@
 #   scripts/test.sh -- ARGS  # extra pytest arguments
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${VENV:-$ROOT/.venv}"
+VENV="$(cd "$ROOT" && realpath -m "${VENV:-.venv}")"  # absolute: CMake and colcon need it
 cd "$ROOT"
 
 marker=(-m "not slow")

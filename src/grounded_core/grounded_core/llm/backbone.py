@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
+from transformers.modeling_outputs import BaseModelOutput
 
 from .cache import atomic_directory
 from .errors import CheckpointError, ScoringInputError
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH_TOKENS",
     "METADATA_FILE",
     "LLMPolicy",
+    "PromptPass",
     "ScoreOutput",
     "check_prompts",
     "normalize_actions",
@@ -67,6 +69,16 @@ _FORMAT_VERSION = 1
 # Padded (prompt + action) token positions per forward. A (prompt, action) pair of the
 # action pass holds a copy of its prompt's states, so this bounds activation/cache memory.
 DEFAULT_MAX_BATCH_TOKENS = 16384
+
+
+@dataclass
+class PromptPass:
+    """What :meth:`LLMPolicy.prompt_pass` computed for a minibatch of prompts."""
+
+    first_logits: torch.Tensor  # [B, V] next-token logits at the decision point
+    states: torch.Tensor | None  # [B, H] last-layer state there (if asked)
+    cache: object | None  # key/value cache of the pass (if asked)
+    encoder_states: torch.Tensor | None  # [B, L, H] encoder output (seq2seq only)
 
 
 @dataclass
@@ -300,37 +312,46 @@ class LLMPolicy(torch.nn.Module):
 
     # --- the prompt pass ----------------------------------------------------------------
 
-    def causal_prompt_pass(
+    def prompt_pass(
         self, ids: torch.Tensor, mask: torch.Tensor, *, use_cache: bool, hidden: bool
-    ):
-        """One forward over left-padded prompts: next-token logits of the last position
-        ``[B, V]``, the last-layer state there ``[B, H]`` (if ``hidden``) and the cache."""
-        # Left padding: positions count real tokens only, so a padded prompt sees the same
-        # positions as unpadded (needed for learned and rotary position embeddings).
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        kwargs = {"logits_to_keep": 1} if self._accepts("logits_to_keep") else {}
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=position_ids,
-            use_cache=use_cache,
-            output_hidden_states=hidden,
-            **kwargs,
-        )
-        last_hidden = out.hidden_states[-1][:, -1] if hidden else None
-        return out.logits[:, -1], last_hidden, (out.past_key_values if use_cache else None)
+    ) -> PromptPass:
+        """One forward over a minibatch of padded prompts, up to the decision point.
 
-    def seq2seq_decision_pass(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Decoder last-layer state at position 0 (the decoder start token), ``[B, H]``."""
+        Decoder-only: the prompts themselves (left-padded); seq2seq: the encoder, then
+        the decoder on its start token only. Returns the next-token logits there (the
+        distribution of every action's first token), the last-layer state there (A3:
+        what the heads read) when ``hidden``, and the cache when ``use_cache``.
+        """
+        if self.kind == "causal":
+            # Left padding: positions count real tokens only, so a padded prompt sees the
+            # same positions as unpadded (learned and rotary position embeddings).
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            kwargs = {"logits_to_keep": 1} if self._accepts("logits_to_keep") else {}
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=position_ids,
+                use_cache=use_cache,
+                output_hidden_states=hidden,
+                **kwargs,
+            )
+            states = out.hidden_states[-1][:, -1] if hidden else None
+            cache = out.past_key_values if use_cache else None
+            return PromptPass(out.logits[:, -1], states, cache, None)
+        encoder_states = self.model.get_encoder()(
+            input_ids=ids, attention_mask=mask
+        ).last_hidden_state
         start = torch.full((ids.shape[0], 1), self.decoder_start_token_id, device=ids.device)
         out = self.model(
-            input_ids=ids,
+            encoder_outputs=BaseModelOutput(last_hidden_state=encoder_states),
             attention_mask=mask,
             decoder_input_ids=start,
-            use_cache=False,
-            output_hidden_states=True,
+            use_cache=use_cache,
+            output_hidden_states=hidden,
         )
-        return out.decoder_hidden_states[-1][:, 0]
+        states = out.decoder_hidden_states[-1][:, 0] if hidden else None
+        cache = out.past_key_values if use_cache else None
+        return PromptPass(out.logits[:, 0], states, cache, encoder_states)
 
     def decision_states(self, prompts: Sequence[str]) -> torch.Tensor:
         """The hidden state the heads read for each prompt, ``[n_prompts, H]`` (A3):
@@ -339,11 +360,7 @@ class LLMPolicy(torch.nn.Module):
         parts, order = [], []
         for group in self.plan_batches([len(r) for r in rows], lambda n: n):
             ids, mask = self._pad_prompts([rows[i] for i in group])
-            if self.kind == "causal":
-                _, states, _ = self.causal_prompt_pass(ids, mask, use_cache=False, hidden=True)
-            else:
-                states = self.seq2seq_decision_pass(ids, mask)
-            parts.append(states)
+            parts.append(self.prompt_pass(ids, mask, use_cache=False, hidden=True).states)
             order.extend(group)
         return unsort_rows(torch.cat(parts), order)
 

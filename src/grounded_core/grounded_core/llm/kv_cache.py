@@ -1,9 +1,13 @@
-"""Reusing a decoder-only model's key/value cache across candidate actions (MISSION A3).
+"""Reusing a prompt's key/value cache across its candidate actions (MISSION A3).
 
-GLAM scores every candidate action given one prompt. For decoder-only models the
-prompt's keys and values are computed once (one forward over the padded prompts) and
-each (prompt, action) pair then only runs its action tokens on top of a copy of its
-prompt's rows of that cache. :func:`select_cache_rows` builds that per-pair cache.
+GLAM scores every candidate action given one prompt. The prompt's keys and values are
+computed once (one forward over the padded prompts) and each (prompt, action) pair then
+only runs its remaining action tokens on top of a copy of its prompt's rows of that
+cache; :func:`select_cache_rows` builds that per-pair cache. For decoder-only models the
+cache holds the prompt's self-attention keys/values; for encoder-decoder models it is an
+``EncoderDecoderCache`` whose cross-attention part holds every decoder layer's
+projection of the encoder output (so it is computed once per prompt, not per pair) and
+whose self-attention part holds the decoder start token.
 
 Across transformers versions the cache object differs, so only stable, public surface
 is used:
@@ -23,7 +27,7 @@ log-probabilities flow back into the prompt pass during PPO updates.
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, EncoderDecoderCache
 
 __all__ = ["cache_layers", "select_cache_rows"]
 
@@ -45,8 +49,23 @@ def _empty_cache(config) -> DynamicCache:
         return DynamicCache()
 
 
-def select_cache_rows(cache, index: torch.Tensor, config) -> DynamicCache:
-    """A new ``DynamicCache`` holding rows ``index`` of ``cache`` (a copy, differentiable)."""
+def select_cache_rows(cache, index: torch.Tensor, config):
+    """A new cache holding rows ``index`` of ``cache`` (a copy, differentiable).
+
+    ``DynamicCache`` (or legacy tuples) -> ``DynamicCache``; ``EncoderDecoderCache`` ->
+    ``EncoderDecoderCache`` of the selected self- and cross-attention rows (its
+    constructor marks the filled cross-attention layers as ready for reuse).
+    """
+    if isinstance(cache, EncoderDecoderCache):
+        decoder_config = config.get_text_config(decoder=True)
+        return EncoderDecoderCache(
+            _select(cache.self_attention_cache, index, decoder_config),
+            _select(cache.cross_attention_cache, index, decoder_config),
+        )
+    return _select(cache, index, config)
+
+
+def _select(cache, index: torch.Tensor, config) -> DynamicCache:
     out = _empty_cache(config)
     for layer_idx, (keys, values) in enumerate(cache_layers(cache)):
         if keys is None or values is None or keys.numel() == 0:

@@ -6,16 +6,22 @@ of the scores over the candidate actions. Prompts and actions are tokenized sepa
 and without special tokens (no EOS is scored), and the action's ids are appended to the
 prompt's, as lamorel (GLAM's reference implementation) does.
 
-:class:`ActionScorer` computes this without redoing the prompt for every action:
+:class:`ActionScorer` computes this without redoing the prompt for every action. A
+first pass per minibatch of prompts runs up to the decision point and gives the logits
+of every action's *first* token, the state the value head reads and a key/value cache:
 
-* **seq2seq** (T5 family): each prompt is encoded once; its encoder states are
-  repeated for its candidates and only the decoder runs per (prompt, action) pair, on
-  ``decoder_start + action[:-1]`` with the action tokens as targets.
-* **decoder-only** (GPT/Llama/SmolLM family): one forward over the (left-padded)
-  prompts gives the logits of every action's first token (at the prompt's last
-  position), the value head's input and the key/value cache. Pairs whose action has more
-  than one token then run only ``action[:-1]`` on a copy of their prompt's cache rows
-  (:mod:`.kv_cache`), with positions continuing after the prompt's real length.
+* **seq2seq** (T5 family): each prompt is encoded once, then the decoder runs on its
+  start token only; the cache holds every decoder layer's cross-attention keys/values
+  of that encoder output (A3: "encode each prompt once and reuse the encoder output").
+* **decoder-only** (GPT/Llama/SmolLM family): one forward over the left-padded
+  prompts; the first action token is predicted at the prompt's last position and the
+  cache holds the prompt's keys/values (A3: "compute the prompt's KV cache once").
+
+Only (prompt, action) pairs whose action has more than one token then run
+``action[:-1]`` on a copy of their prompt's cache rows (:mod:`.kv_cache`), for the
+remaining tokens' logits (decoder-only: positions continue after the prompt's real
+length). Decoder input is thus ``start + action[:-1]`` (seq2seq) or ``prompt +
+action[:-1]`` (decoder-only), exactly as in a full forward.
 
 Both are batched over prompts and actions: prompts sorted by length, minibatches
 padded to their own longest prompt, sized by ``max_batch_tokens``; log-softmax over the
@@ -97,15 +103,9 @@ class ActionScorer(LLMPolicy):
         score_parts, value_parts, order = [], [], []
         for group in groups:
             ids, mask = self._pad_prompts([prompt_rows[i] for i in group])
-            pair_table = table[group]
-            if self.kind == "causal":
-                scores, states = self._causal_scores(
-                    ids, mask, pair_table, action_ids, action_lens, with_value
-                )
-            else:
-                scores, states = self._seq2seq_scores(
-                    ids, mask, pair_table, action_ids, action_lens, with_value
-                )
+            scores, states = self._score_group(
+                ids, mask, table[group], action_ids, action_lens, with_value
+            )
             score_parts.append(scores)
             if with_value:
                 value_parts.append(self.value_head(states))
@@ -114,75 +114,56 @@ class ActionScorer(LLMPolicy):
         values = unsort_rows(torch.cat(value_parts), order) if with_value else None
         return ScoreOutput(scores=scores, values=values)
 
-    # --- seq2seq: encode once, decode per pair ----------------------------------------
-
-    def _seq2seq_scores(self, ids, mask, pair_table, action_ids, action_lens, with_value):
-        n_prompts, n_actions = pair_table.shape
-        encoder_states = self.model.get_encoder()(
-            input_ids=ids, attention_mask=mask
-        ).last_hidden_state
-        flat = pair_table.reshape(-1)  # pairs in prompt-major order
-        lens = action_lens[flat]
-        width = int(lens.max())
-        targets = action_ids[flat, :width]
-        target_mask = torch.arange(width, device=ids.device)[None, :] < lens[:, None]
-        start = torch.full(
-            (targets.shape[0], 1), self.decoder_start_token_id, dtype=torch.long, device=ids.device
-        )
-        decoder_input = torch.cat([start, targets[:, :-1]], dim=1)
-        # The encoder ran once per prompt; each pair gets its prompt's states (a row copy,
-        # differentiable) and only the decoder runs per pair.
-        out = self.model(
-            encoder_outputs=BaseModelOutput(
-                last_hidden_state=encoder_states.repeat_interleave(n_actions, dim=0)
-            ),
-            attention_mask=mask.repeat_interleave(n_actions, dim=0),
-            decoder_input_ids=decoder_input,
-            decoder_attention_mask=target_mask.long(),
-            use_cache=False,
-            output_hidden_states=with_value,
-        )
-        token_logp = _token_log_probs(out.logits, targets, target_mask)
-        scores = token_logp.sum(-1).view(n_prompts, n_actions)
-        states = None
-        if with_value:
-            # A3: the value reads the decoder's last layer at position 0; it is the same for
-            # every candidate of a prompt (causal decoder), take the first one's.
-            last = out.decoder_hidden_states[-1]
-            states = last.view(n_prompts, n_actions, width, -1)[:, 0, 0]
-        return scores, states
-
-    # --- decoder-only: prompt once, actions on a copy of its KV cache -------------------
-
-    def _causal_scores(self, ids, mask, pair_table, action_ids, action_lens, with_value):
+    def _score_group(self, ids, mask, pair_table, action_ids, action_lens, with_value):
+        """Scores ``[B, A]`` (and decision states) of one minibatch of prompts."""
         pair_lens = action_lens[pair_table]  # [B, A]
         multi = pair_lens > 1
         need_cache = bool(multi.any())
-        first_logits, states, cache = self.causal_prompt_pass(
-            ids, mask, use_cache=need_cache, hidden=with_value
-        )
-        # First action token: predicted at the prompt's last position.
-        first_logp = torch.log_softmax(first_logits.float(), dim=-1)
-        scores = first_logp.gather(1, action_ids[pair_table, 0])  # [B, A]
+        # One pass per prompt up to the decision point: every action's first token.
+        first = self.prompt_pass(ids, mask, use_cache=need_cache, hidden=with_value)
+        first_logp = torch.log_softmax(first.first_logits.float(), dim=-1)
+        scores = first_logp.gather(1, action_ids[pair_table, 0])
         if need_cache:
+            # Only pairs whose action has more tokens go on, from their prompt's cache.
             rows, cols = multi.nonzero(as_tuple=True)
             lens = pair_lens[rows, cols]
             width = int(lens.max())
             tokens = action_ids[pair_table[rows, cols], :width]
-            feed = tokens[:, :-1]  # action[:-1] predicts action[1:]
             feed_mask = torch.arange(width - 1, device=ids.device)[None, :] < (lens - 1)[:, None]
-            prompt_lens = mask.sum(-1)[rows]
-            out = self.model(
-                input_ids=feed,
-                attention_mask=torch.cat([mask[rows], feed_mask.long()], dim=1),
-                position_ids=prompt_lens[:, None] + torch.arange(width - 1, device=ids.device),
-                past_key_values=select_cache_rows(cache, rows, self.model.config),
-                use_cache=True,
-            )
-            rest = _token_log_probs(out.logits, tokens[:, 1:], feed_mask).sum(-1)
+            logits = self._continue(first, mask, rows, tokens[:, :-1], feed_mask)
+            rest = _token_log_probs(logits, tokens[:, 1:], feed_mask).sum(-1)
             # Out-of-place scatter keeps the graph to both passes.
             scores = scores + torch.zeros_like(scores).index_put((rows, cols), rest)
-        return scores, states
+        return scores, first.states
+
+    def _continue(self, first, mask, rows, feed, feed_mask) -> torch.Tensor:
+        """Logits of ``feed`` (``action[:-1]`` per pair) on a copy of the pairs' prompt
+        cache rows; ``rows[k]`` is the minibatch prompt of pair ``k``."""
+        cache = select_cache_rows(first.cache, rows, self.model.config)
+        if self.kind == "causal":
+            prompt_lens = mask.sum(-1)[rows]
+            positions = torch.arange(feed.shape[1], device=feed.device)
+            return self.model(
+                input_ids=feed,
+                attention_mask=torch.cat([mask[rows], feed_mask.long()], dim=1),
+                position_ids=prompt_lens[:, None] + positions,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits
+        # seq2seq: the decoder continues after its start token. The cross-attention keys
+        # and values come from the cache; the encoder states are still passed because the
+        # decoder only runs cross-attention when it has them (and they give its mask).
+        start_mask = torch.ones((feed.shape[0], 1), dtype=torch.long, device=feed.device)
+        return self.model(
+            encoder_outputs=BaseModelOutput(
+                last_hidden_state=first.encoder_states.index_select(0, rows)
+            ),
+            attention_mask=mask[rows],
+            decoder_input_ids=feed,
+            decoder_attention_mask=torch.cat([start_mask, feed_mask.long()], dim=1),
+            past_key_values=cache,
+            use_cache=True,
+        ).logits
 
 
 def _token_log_probs(
