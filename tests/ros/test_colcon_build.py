@@ -45,7 +45,7 @@ def test_colcon_builds_the_workspace_and_nodes_run_from_install(tmp_path):
             "bash",
             "-c",
             f"source {install}/setup.bash && {node} --ros-args -p max_frames:=3 -p rate_hz:=50.0 "
-            "&& python -c 'import grounded_interfaces.msg as m; print(m.__file__)'",
+            f"&& {sys.executable} -c 'import grounded_interfaces.msg as m; print(m.__file__)'",
         ],
         env=env,
         capture_output=True,
