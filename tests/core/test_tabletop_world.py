@@ -107,7 +107,7 @@ def test_pick_on_air_leaves_the_world_unchanged(world):
     result = world.act(0.38, 0.12)  # >= 9 cm from every object: the fingers touch nothing
     after = world.state()
     assert result.kind == "pick" and result.picked is None and result.surface == TABLE
-    assert result.reached
+    assert result.reached and not result.blocked
     # Resting cubes creep by microns in bullet; nothing moved beyond that ...
     assert np.allclose(after.positions_array(), before.positions_array(), atol=1e-4)
     assert np.allclose(_object_poses(after), _object_poses(before), atol=1e-3)
@@ -119,6 +119,17 @@ def test_pick_on_air_leaves_the_world_unchanged(world):
     assert not after.holding and not after.gripper_closed
     assert after.gripper_width > 0.07  # reopened, ready for the next pick
     assert after.ee_position[:2] == pytest.approx([0.38, 0.12], abs=5e-3)
+
+
+@pytest.mark.parametrize("offset", [0.03, 0.045])
+def test_guarded_descent_stops_on_a_cube_instead_of_ramming_it(world, offset):
+    # Beside the cube the ray sees the table, but one open finger is over the cube.
+    before = world.reset(layout={"red": (0.5, 0.0), "green": (0.4, 0.12), "blue": (0.6, -0.12)})
+    result = world.act(0.5, offset)
+    after = world.state()
+    assert result.kind == "pick" and result.blocked and result.picked is None
+    assert np.allclose(after.positions_array(), before.positions_array(), atol=2e-3)
+    assert not after.holding
 
 
 def test_pick_grasps_with_both_fingers_and_place_stacks(world):
@@ -221,3 +232,14 @@ def test_hand_box_of_the_world_file_covers_the_urdf_hand(world):
     half = np.maximum(np.abs(low[:2] - ee[:2]), np.abs(high[:2] - ee[:2]))
     assert np.all(half <= np.array(robot.hand_half_extents) + 1e-3)
     assert low[2] - ee[2] == pytest.approx(robot.hand_bottom, abs=2e-3)
+
+
+def test_joint_states_for_the_ros_node(world):
+    world.reset(layout=LAYOUT)
+    joints = world.joint_states()
+    assert list(joints)[:2] == ["panda_joint1", "panda_joint2"]
+    assert list(joints)[-2:] == ["panda_finger_joint1", "panda_finger_joint2"]
+    assert len(joints) == 9
+    home = world.config.robot.home_joints
+    assert [joints[f"panda_joint{i + 1}"][0] for i in range(7)] == pytest.approx(home, abs=0.02)
+    assert joints["panda_finger_joint1"][0] == pytest.approx(0.04, abs=1e-3)

@@ -126,14 +126,16 @@ def generate_dataset(
             while index < n:
                 source = EXPERT if rng.random() < expert_fraction else RANDOM
                 task = tasks[int(rng.integers(len(tasks)))]
-                episode_seed = int(rng.integers(2**31))
-                state = sim.reset(seed=episode_seed)
+                # Separate seeds for layout and policy: with one seed the policy's
+                # first (x, y) would reuse the draws that placed the first object.
+                layout_seed, policy_seed = (int(v) for v in rng.integers(2**31, size=2))
+                state = sim.reset(seed=layout_seed)
                 record(source, task.name, 0)
                 if source == EXPERT:
                     policy = ScriptedExpert(config, task)
                     limit = task.max_steps
                 else:
-                    policy = RandomPolicy(config.workspace, seed=episode_seed)
+                    policy = RandomPolicy(config.workspace, seed=policy_seed)
                     limit = RANDOM_EPISODE_STEPS
                 for step in range(1, limit + 1):
                     if index >= n or (source == EXPERT and task.is_success(state, tol)):

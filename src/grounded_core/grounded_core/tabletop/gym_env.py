@@ -70,7 +70,8 @@ class TabletopEnv(gym.Env):
         if isinstance(world, TabletopWorld):
             self.world = world
         else:
-            self.world = TabletopWorld(world, gui=gui or render_mode == "human", seed=0)
+            # render_mode="human" needs the GUI; otherwise gui=None keeps the world file's choice.
+            self.world = TabletopWorld(world, gui=True if render_mode == "human" else gui, seed=0)
         config = self.world.config
         self.task: Task = get_task(task, config, max_steps)
         self._max_steps_override = max_steps

@@ -7,13 +7,15 @@ pick(x, y)
     open the gripper, travel at ``travel_height`` to above (x, y), cast a ray
     down to find the surface under (x, y) (table or the top object of a stack),
     descend to ``grasp_depth`` below that surface (never lower than
-    ``min_grasp_height`` above the table), close the fingers with a limited force
-    until they stall, lift back to ``travel_height``. If the fingers closed on
-    air the gripper reopens; nothing else in the world was touched.
+    ``min_grasp_height`` above the table) in a guarded move that stops where a
+    finger touches something (then backs off 1 cm), close the fingers with a
+    limited force until they stall, lift back to ``travel_height``. If the fingers closed on air
+    the gripper reopens; nothing else in the world was touched.
 place(x, y)
     travel to above (x, y) with the held object, cast rays under the object's
-    footprint to find the highest surface below it, descend until the object's
-    bottom is ``place_clearance`` above that surface, open the fingers, wait
+    footprint to find the highest surface below it, descend (guarded: the hand
+    or the held object touching something stops it) until the object's bottom
+    is ``place_clearance`` above that surface, open the fingers, wait
     ``release_time``, retreat to ``travel_height``.
 
 Both end with ``settle_time`` of simulation so the state the caller sees is at
@@ -41,6 +43,7 @@ the simulation being stepped is never teleported.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -67,10 +70,23 @@ FINGER_STALL_SHARE = 0.05
 JOINT_SPEED_SHARE = 0.8
 #: Share of a motion's duration spent accelerating (and again decelerating).
 RAMP_SHARE = 0.2
+#: Contact normal force (N) that stops a guarded descent.
+GUARD_FORCE = 1.0
+#: After a guarded descent stopped, the gripper backs off this far (m) before closing.
+GUARD_BACKOFF = 0.01
 #: Rays start this far below the gripper or the held object.
 RAY_MARGIN = 3e-3
 #: Fraction of the held object's half size used for the footprint rays.
 FOOTPRINT_INSET = 0.9
+
+
+@dataclass(frozen=True)
+class Move:
+    """Outcome of one straight-line motion of the arm."""
+
+    reached: bool  # got to the target (within tolerance, at rest if precise)
+    steps: int  # physics steps used
+    blocked: bool  # a guarded move stopped on contact
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,7 @@ class PrimitiveResult:
     surface: str  # body found under (x, y) by the height rays
     surface_height: float  # height of that surface (metres)
     reached: bool  # every motion segment reached its target within the time limits
+    blocked: bool  # the guarded descent stopped on contact before its target height
     sim_steps: int  # physics steps the primitive took
 
     def to_dict(self) -> dict:
@@ -255,7 +272,9 @@ class Arm:
 
     # ------------------------------------------------------------------ motions
 
-    def move_to(self, target, precise: bool = True) -> tuple[bool, int]:
+    def move_to(
+        self, target, precise: bool = True, guard: Callable[[], bool] | None = None
+    ) -> Move:
         """Move the grasp point to ``target`` along a straight line.
 
         IK solutions of waypoints ``waypoint_spacing`` apart are interpolated
@@ -270,8 +289,12 @@ class Arm:
         its velocity limit, so the joints stay synchronised and the hand does
         not sag off the line into the stacks it passes over.
 
-        Returns (reached, physics steps). ``reached`` is False when the
-        segment timed out, e.g. because the fingers pushed against an object.
+        ``guard`` makes it a guarded move (as real pick/place primitives
+        descend): it is checked every few physics steps and the arm stops where
+        it is as soon as it returns True (something was touched).
+
+        ``reached`` is False when the segment stopped early (guard) or timed
+        out (e.g. the fingers pushed against an object).
         """
         target = np.asarray(target, dtype=float)
         start = self.ee_position()
@@ -300,6 +323,8 @@ class Arm:
             self._command_arm(path[index] + (path[index + 1] - path[index]) * fraction)
             self.world.step_simulation(CHECK_EVERY)
             used += CHECK_EVERY
+            if guard is not None and guard():
+                return self._stop(used)
         self._command_arm(path[-1])
         budget = used + max(CHECK_EVERY, round(self.motion.max_segment_time / self._dt))
         tolerance = self.motion.position_tolerance if precise else self.motion.waypoint_spacing
@@ -307,10 +332,24 @@ class Arm:
             if np.linalg.norm(self.ee_position() - target) < tolerance and (
                 not precise or self.ee_speed() < self.motion.arrival_speed
             ):
-                return True, used
+                return Move(reached=True, steps=used, blocked=False)
             self.world.step_simulation(CHECK_EVERY)
             used += CHECK_EVERY
-        return False, used
+            if guard is not None and guard():
+                return self._stop(used)
+        return Move(reached=False, steps=used, blocked=False)
+
+    def _stop(self, used: int) -> Move:
+        """Hold the arm where it is (a guarded move touched something)."""
+        self._command_arm(self.joint_positions())
+        return Move(reached=False, steps=used, blocked=True)
+
+    def touching(self, ignore: tuple[int, ...] = ()) -> bool:
+        """The robot presses on a body not in ``ignore`` with more than GUARD_FORCE."""
+        return any(
+            point[2] not in ignore and point[9] > GUARD_FORCE
+            for point in self.p.getContactPoints(bodyA=self.robot)
+        )
 
     def open_gripper(self) -> int:
         """Open the fingers fully; returns physics steps."""
@@ -377,17 +416,19 @@ def pick(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
     arm, motion = world.arm, world.config.motion
     table = world.table_height
     steps = arm.open_gripper()
-    reached_all = True
-    reached, used = arm.move_to([x, y, table + motion.travel_height], precise=False)
-    steps, reached_all = steps + used, reached_all and reached
+    travel = arm.move_to([x, y, table + motion.travel_height], precise=False)
     surface_z, surface = world.surface_below([(x, y)], arm.lowest_finger_z() - RAY_MARGIN)
     grasp_z = max(surface_z - motion.grasp_depth, table + motion.min_grasp_height)
-    reached, used = arm.move_to([x, y, grasp_z])
-    steps, reached_all = steps + used, reached_all and reached
+    # Guarded: a finger landing on a cube stops the descent instead of ramming it.
+    descent = arm.move_to([x, y, grasp_z], guard=arm.touching)
+    steps += travel.steps + descent.steps
+    if descent.blocked:
+        # Back off before closing, so a finger resting on a cube does not drag it.
+        stopped_z = float(arm.ee_position()[2])
+        steps += arm.move_to([x, y, stopped_z + GUARD_BACKOFF], precise=False).steps
     steps += arm.close_gripper()
-    reached, used = arm.move_to([x, y, table + motion.travel_height], precise=False)
-    steps, reached_all = steps + used, reached_all and reached
-    steps += arm.wait(motion.settle_time)
+    lift = arm.move_to([x, y, table + motion.travel_height], precise=False)
+    steps += lift.steps + arm.wait(motion.settle_time)
     picked = predicates.held_object(world.state(), world.config.tolerances)
     if not arm.is_holding():
         steps += arm.open_gripper()  # closed on air: be ready for the next pick
@@ -400,7 +441,8 @@ def pick(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
         placed_on=None,
         surface=surface,
         surface_height=surface_z,
-        reached=reached_all,
+        reached=travel.reached and descent.reached and lift.reached,
+        blocked=descent.blocked,
         sim_steps=steps,
     )
 
@@ -410,28 +452,32 @@ def place(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
     arm, motion = world.arm, world.config.motion
     table = world.table_height
     held = predicates.held_object(world.state(), world.config.tolerances)
-    reached, steps = arm.move_to([x, y, table + motion.travel_height], precise=False)
-    reached_all = reached
+    travel = arm.move_to([x, y, table + motion.travel_height], precise=False)
     ee_z = float(arm.ee_position()[2])
     if held is not None:
         body = world.object_ids[held]
         bottom_z = world.client.getAABB(body)[0][2]
         held_xy = world.object_state(held).position[:2]
         points = _footprint(world, held, float(held_xy[0]), float(held_xy[1]))
+
+        def guard() -> bool:
+            # The hand touches something, or the held object lands early.
+            return arm.touching(ignore=(body,)) or any(
+                point[2] != world.robot_id and point[9] > GUARD_FORCE
+                for point in world.client.getContactPoints(bodyA=body)
+            )
     else:
         bottom_z = arm.lowest_finger_z()
         points = [(x, y)]
+        guard = arm.touching
     surface_z, surface = world.surface_below(points, bottom_z - RAY_MARGIN)
     # Lower the object until its bottom is place_clearance above that surface.
     release_z = ee_z - (bottom_z - (surface_z + motion.place_clearance))
     release_z = max(release_z, table + motion.min_grasp_height)
-    reached, used = arm.move_to([x, y, release_z])
-    steps, reached_all = steps + used, reached_all and reached
-    steps += arm.open_gripper()
-    steps += arm.wait(motion.release_time)
-    reached, used = arm.move_to([x, y, table + motion.travel_height], precise=False)
-    steps, reached_all = steps + used, reached_all and reached
-    steps += arm.wait(motion.settle_time)
+    descent = arm.move_to([x, y, release_z], guard=guard)
+    steps = travel.steps + descent.steps + arm.open_gripper() + arm.wait(motion.release_time)
+    retreat = arm.move_to([x, y, table + motion.travel_height], precise=False)
+    steps += retreat.steps + arm.wait(motion.settle_time)
     return PrimitiveResult(
         kind=PLACE,
         x=x,
@@ -441,7 +487,8 @@ def place(world: TabletopWorld, x: float, y: float) -> PrimitiveResult:
         placed_on=_support_of(world, held) if held is not None else None,
         surface=surface,
         surface_height=surface_z,
-        reached=reached_all,
+        reached=travel.reached and descent.reached and retreat.reached,
+        blocked=descent.blocked,
         sim_steps=steps,
     )
 

@@ -38,20 +38,6 @@ class ObjectState:
     def speed(self) -> float:
         return float(np.linalg.norm(self.linear_velocity))
 
-    @property
-    def up_axis(self) -> np.ndarray:
-        """The object's own axis that points most nearly upward (unit vector)."""
-        x, y, z, w = self.orientation
-        rot = np.array(
-            [
-                [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-            ]
-        )
-        column = int(np.argmax(np.abs(rot[2])))
-        return rot[:, column] * np.sign(rot[2, column])
-
 
 @dataclass(frozen=True)
 class WorldState:

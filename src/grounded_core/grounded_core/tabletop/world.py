@@ -123,6 +123,9 @@ class TabletopWorld:
             flags=pybullet.URDF_ENABLE_CACHED_GRAPHICS_SHAPES,
         )
         n_joints = p.getNumJoints(self.robot_id)
+        infos = [p.getJointInfo(self.robot_id, j) for j in range(n_joints)]
+        self._movable_joints = [j for j, i in enumerate(infos) if i[2] != pybullet.JOINT_FIXED]
+        self._joint_names = [infos[j][1].decode() for j in self._movable_joints]
         for field, joints in (
             ("robot.arm_joints", robot.arm_joints),
             ("robot.finger_joints", robot.finger_joints),
@@ -373,6 +376,17 @@ class TabletopWorld:
                     other_name = self.body_names.get(other, f"body_{other}")
                 pairs.add(frozenset((name, other_name)))
         return frozenset(pairs)
+
+    def joint_states(self) -> dict[str, tuple[float, float]]:
+        """Movable joints of the robot (URDF names, index order) -> (position, velocity).
+
+        What the ROS node publishes as ``joint_states``.
+        """
+        states = self.client.getJointStates(self.robot_id, self._movable_joints)
+        return {
+            name: (float(s[0]), float(s[1]))
+            for name, s in zip(self._joint_names, states, strict=True)
+        }
 
     def object_state(self, name: str) -> ObjectState:
         body = self.object_ids[name]
