@@ -160,6 +160,28 @@ def test_bad_commands_are_rejected_with_a_reason(client, x, y, fields, needle):
     assert client.do_reset(seed=SEED + 1).success
 
 
+def test_reset_with_an_explicit_layout(client):
+    from geometry_msgs.msg import Pose
+
+    from grounded_interfaces.msg import ObjectState as ObjectStateMsg
+
+    wanted = {"red": (0.45, -0.08), "green": (0.55, 0.0), "blue": (0.45, 0.08)}
+    layout = []
+    for name, (x, y) in wanted.items():
+        pose = Pose()
+        pose.position.x, pose.position.y = x, y
+        layout.append(ObjectStateMsg(name=name, pose=pose))
+    reply = client.do_reset(task="stack_all", seed=0, layout=layout)
+    assert reply.success, reply.message
+    got = {o.name: (o.pose.position.x, o.pose.position.y) for o in reply.state.objects}
+    for name, (x, y) in wanted.items():
+        assert got[name] == pytest.approx((x, y), abs=2e-3)
+    assert reply.status.task == "stack_all"
+    overlap = [ObjectStateMsg(name=n, pose=layout[0].pose) for n in wanted]
+    bad = client.do_reset(layout=overlap)
+    assert not bad.success and "overlap" in bad.message
+
+
 def test_wrong_frame_busy_and_bad_resets(client, sim):
     assert client.do_reset(task="grasp_red", seed=SEED).success
     msg_frame = ArmCommand(command_id=999, primitive=ArmCommand.AUTO)
@@ -182,3 +204,15 @@ def test_wrong_frame_busy_and_bad_resets(client, sim):
     negative = client.do_reset(seed=-1)
     assert not negative.success and "non-negative" in negative.message
     assert "rejected" in sim.output() and "finite" in sim.output()
+
+
+def test_unknown_camera_parameter_is_a_clear_startup_error(tmp_path):
+    process = NodeProcess(
+        node_command("tabletop_sim", "-p", "cameras:=front_left,ceiling"), tmp_path / "bad.log"
+    )
+    try:
+        code = process.proc.wait(timeout=60)
+    finally:
+        process.stop()
+    assert code == 2
+    assert "unknown camera(s) ['ceiling']" in process.output()

@@ -14,7 +14,8 @@ Subscribes:
 
 Publishes:
 - ``camera/<name>/image_raw`` (rgb8), ``camera/<name>/depth`` (32FC1, metres),
-  ``camera/<name>/camera_info`` for every enabled camera, at ``camera_rate_hz``;
+  ``camera/<name>/camera_info`` for every camera in ``cameras`` (default: the
+  world file's enabled ones), at ``camera_rate_hz``;
 - ``joint_states`` (sensor_msgs/JointState), ``object_states``
   (ObjectStates) and ``task_status`` (TaskStatus) at ``state_rate_hz`` and after
   every command and reset;
@@ -69,6 +70,12 @@ PARAMS = (
     Param("seed", 0, "Seed of the first episode's layout.", min=0, max=2**62),
     Param(
         "max_steps", 0, "Primitive steps per episode (0 = the task's default).", min=0, max=100_000
+    ),
+    Param(
+        "cameras",
+        "",
+        "Comma-separated cameras to publish (empty = the world's enabled ones).",
+        read_only=True,
     ),
     Param(
         "camera_rate_hz",
@@ -146,7 +153,17 @@ class TabletopSimNode(Node):
         self.clock_pub = self.create_publisher(Clock, "/clock", 10) if p["publish_clock"] else None
         camera_qos = PROFILES[p["camera_qos"]]
         self.cameras = {}
-        for cam in config.enabled_cameras:
+        if p["cameras"].strip():
+            wanted = [name.strip() for name in p["cameras"].split(",") if name.strip()]
+            unknown = [name for name in wanted if name not in self.world.cameras]
+            if unknown:
+                raise ValueError(
+                    f"unknown camera(s) {unknown}; the world has {sorted(self.world.cameras)}"
+                )
+            selected = [config.camera(name) for name in wanted]
+        else:
+            selected = list(config.enabled_cameras)
+        for cam in selected:
             base = f"camera/{cam.name}"
             self.cameras[cam.name] = {
                 "rgb": self.create_publisher(Image, f"{base}/image_raw", camera_qos),
