@@ -20,6 +20,7 @@ setup(
     entry_points={
         "console_scripts": [
             "grounded-babyai = grounded_core.babyai_text.cli:main",
+            "grounded-glam = grounded_core.learning.glam_cli:main",
         ]
     },
 )
