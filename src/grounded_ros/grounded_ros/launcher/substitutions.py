@@ -92,10 +92,25 @@ class _Parser:
 
     def template(self) -> Text:
         """Top level: literal text (quotes included) and substitutions."""
+        return self._parts(quote=None, start=self.pos)
+
+    def _parts(self, quote: str | None, start: int) -> Text:
+        """Literal text and substitutions up to the closing quote (or the end of the text).
+
+        Shared by the top level and quoted arguments: a backslash escapes the
+        next character and ``$(`` opens a nested substitution in both.
+        """
         parts: list[Part] = []
         buffer: list[str] = []
-        while self.pos < len(self.text):
+        while True:
             char = self.peek()
+            if char == "":
+                if quote is not None:
+                    raise SubstitutionSyntaxError(f"unterminated {quote} in substitution", start)
+                break
+            if char == quote:
+                self.pos += 1
+                break
             if char == "\\" and self.pos + 1 < len(self.text):
                 buffer.append(self.peek(1))
                 self.pos += 2
@@ -167,29 +182,7 @@ class _Parser:
     def quoted(self, quote: str) -> Text:
         start = self.pos
         self.pos += 1
-        parts: list[Part] = []
-        buffer: list[str] = []
-        while True:
-            char = self.peek()
-            if char == "":
-                raise SubstitutionSyntaxError(f"unterminated {quote} in substitution", start)
-            if char == quote:
-                self.pos += 1
-                break
-            if char == "\\" and self.pos + 1 < len(self.text):
-                buffer.append(self.peek(1))
-                self.pos += 2
-            elif self.at_substitution():
-                if buffer:
-                    parts.append("".join(buffer))
-                    buffer = []
-                parts.append(self.substitution())
-            else:
-                buffer.append(char)
-                self.pos += 1
-        if buffer:
-            parts.append("".join(buffer))
-        return tuple(parts)
+        return self._parts(quote=quote, start=start)
 
 
 def _validate(parts: Text, text: str) -> None:
