@@ -21,6 +21,7 @@ setup(
         "console_scripts": [
             "grounded-babyai = grounded_core.babyai_text.cli:main",
             "grounded-glam = grounded_core.learning.glam_cli:main",
+            "grounded-clip = grounded_core.vision.cli:main",
         ]
     },
 )

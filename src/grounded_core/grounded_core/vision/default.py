@@ -1,0 +1,103 @@
+"""The default captioner: trained once on this machine, cached, then loaded.
+
+No CLIP weights can be downloaded here (PLATFORM), so the default captioner is the
+project's small open_clip architecture trained in-domain. The first call of
+:func:`default_captioner` renders the dataset and trains it (a progress bar; about
+10-15 minutes on a 2-core CPU, see bench/results/captioner.md); the finished
+checkpoint is cached and every later call loads it in about a second.
+
+Cache: ``$GROUNDED_CACHE_DIR`` or ``~/.cache/grounded_agent/``, then
+``captioner/<arch>-<config fingerprint>/`` (a changed recipe trains a new model
+instead of loading a stale one). ``$GROUNDED_CAPTIONER`` may name a checkpoint to use
+instead. A lock file keeps two processes from training the same model at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from .config import CaptionerConfig, load_captioner_config
+
+__all__ = ["CACHE_ENV", "CHECKPOINT_ENV", "cache_dir", "default_captioner", "default_run_dir"]
+
+CACHE_ENV = "GROUNDED_CACHE_DIR"
+CHECKPOINT_ENV = "GROUNDED_CAPTIONER"
+#: Measured on the 2-core development machine (bench/results/captioner.md).
+EXPECTED_MINUTES = "10-15"
+
+
+def cache_dir() -> Path:
+    """Root of grounded_agent's caches."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "grounded_agent"
+
+
+def default_run_dir(config: CaptionerConfig | None = None) -> Path:
+    config = config or CaptionerConfig()
+    return cache_dir() / "captioner" / f"{config.arch}-{config.fingerprint()}"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def default_captioner(
+    config: CaptionerConfig | str | Path | None = None,
+    *,
+    device: str = "cpu",
+    train_if_missing: bool = True,
+    progress: bool = True,
+):
+    """Load the cached default captioner, training it first if it is missing.
+
+    ``config``: a :class:`CaptionerConfig`, a YAML path, or ``None`` for the shipped
+    recipe.
+    """
+    from ..data.checkpoints import read_manifest
+    from .captioner import Captioner
+    from .checkpoint import find_checkpoint
+    from .train import train_captioner
+
+    override = os.environ.get(CHECKPOINT_ENV)
+    if override:
+        return Captioner.from_pretrained(override, device=device)
+    if config is None or isinstance(config, (str, Path)):
+        config = load_captioner_config(config)
+    run_dir = default_run_dir(config)
+    with _locked(run_dir.parent / f"{run_dir.name}.lock"):
+        try:
+            checkpoint = find_checkpoint(run_dir)
+            complete = read_manifest(checkpoint).get("captioner", {}).get("complete", False)
+        except ValueError:
+            checkpoint, complete = None, False
+        if not complete:
+            if not train_if_missing:
+                raise FileNotFoundError(
+                    f"no trained default captioner in {run_dir}; run `grounded-clip train "
+                    "--default` or call default_captioner() with train_if_missing=True"
+                )
+            print(
+                f"grounded-clip: no trained default captioner in {run_dir}; rendering "
+                f"{config.n_train + config.n_val} tabletop states and training "
+                f"{config.arch} ({config.epochs} epochs). This happens once and takes about "
+                f"{EXPECTED_MINUTES} minutes on a 2-core CPU; an interrupted run resumes.",
+                file=sys.stderr,
+                flush=True,
+            )
+            result = train_captioner(
+                config, run_dir, progress=progress, log=lambda m: print(m, file=sys.stderr)
+            )
+            checkpoint = result.checkpoint
+    return Captioner.from_pretrained(checkpoint, device=device)
