@@ -585,7 +585,9 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         f"states (seed {p['test_seed']}) — held-out episodes (no shared reset layout): "
         f"{p['held_out_disjoint']};",
         f"* training: {run['steps']} steps ({cfg['epochs']} epochs, batch {cfg['batch_size']}),"
-        f" training loop {fmt(run['train_loop_s'], 0)} s wall"
+        f" training loop {fmt(run['train_loop_s'], 0)} s wall (summed over resumed runs, under"
+        f" the machine's load at the time) and {fmt(run['train_loop_cpu_s'], 0)} CPU-s with"
+        f" {run['torch_threads']} torch thread(s)"
         + (f", process CPU {fmt(run['process_cpu_s'], 0)} s" if run["process_cpu_s"] else "")
         + f"; rendering costs {p['render_rate']['cpu_s_per_state']:.2f} CPU-s per state "
         f"({p['render_rate']['states_per_s']:.1f} states/s wall now), i.e. about "

@@ -2,13 +2,14 @@
 
 No CLIP weights can be downloaded here (PLATFORM), so the default captioner is the
 project's small open_clip architecture trained in-domain. The first call of
-:func:`default_captioner` renders the dataset and trains it (a progress bar; about
-10-15 minutes on a 2-core CPU, see bench/results/captioner.md); the finished
-checkpoint is cached and every later call loads it in about a second.
+:func:`default_captioner` renders the dataset and trains it (progress bars; about
+7 minutes on an idle 2-core CPU, longer on a busy one; bench/results/captioner.md); the
+finished checkpoint is cached and every later call loads it in about a second.
 
 Cache: ``$GROUNDED_CACHE_DIR`` or ``~/.cache/grounded_agent/``, then
-``captioner/<arch>-<config fingerprint>/`` (a changed recipe trains a new model
-instead of loading a stale one). ``$GROUNDED_CAPTIONER`` may name a checkpoint to use
+``captioner/<arch>-<config fingerprint>/`` (a changed training recipe trains a new
+model instead of loading a stale one; changed threshold/fusion settings only
+recalibrate the cached one). ``$GROUNDED_CAPTIONER`` may name a checkpoint to use
 instead. A lock file keeps two processes from training the same model at once.
 """
 
@@ -27,8 +28,9 @@ __all__ = ["CACHE_ENV", "CHECKPOINT_ENV", "cache_dir", "default_captioner", "def
 
 CACHE_ENV = "GROUNDED_CACHE_DIR"
 CHECKPOINT_ENV = "GROUNDED_CAPTIONER"
-#: Measured on the 2-core development machine (bench/results/captioner.md).
-EXPECTED_MINUTES = "10-15"
+#: Measured end to end (render 1800 states, train, calibrate) on the 2-core development
+#: machine: 6.9 min wall, 5.7 CPU-min; a busy shared CPU stretches it (up to ~30 min seen).
+EXPECTED_MINUTES = "7"
 
 
 def cache_dir() -> Path:
@@ -92,7 +94,8 @@ def default_captioner(
                 f"grounded-clip: no trained default captioner in {run_dir}; rendering "
                 f"{config.n_train + config.n_val} tabletop states and training "
                 f"{config.arch} ({config.epochs} epochs). This happens once and takes about "
-                f"{EXPECTED_MINUTES} minutes on a 2-core CPU; an interrupted run resumes.",
+                f"{EXPECTED_MINUTES} minutes on an idle 2-core CPU (longer on a busy one); an "
+                "interrupted run resumes.",
                 file=sys.stderr,
                 flush=True,
             )
