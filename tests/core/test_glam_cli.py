@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from grounded_core.data import CheckpointManager, read_manifest
 from grounded_core.learning.glam_cli import main
@@ -21,16 +20,6 @@ TINY = [
     "train.progress=false",
     "train.tensorboard=false",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a few shared cores torch's intra-op threads spin against other processes (a
-    # 100x slowdown was measured); one thread is fastest for the tiny model.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_train_then_resume(tmp_path, capsys):

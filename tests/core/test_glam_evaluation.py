@@ -31,16 +31,6 @@ from grounded_core.learning.generalisation import (
 from grounded_core.learning.policy_loading import load_policy
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a few shared cores torch's intra-op threads spin against other processes (a
-    # 100x slowdown was measured); one thread is fastest for the tiny model.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class ForwardAgent:
     """Deterministic: always "go forward" (index 2), whatever the prompt."""
 

@@ -38,16 +38,6 @@ METRICS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On a few shared cores torch's intra-op threads spin against other processes (a
-    # 100x slowdown was measured); one thread is fastest for the tiny model.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_config(*extra):
     return load_config(None, [*TINY, *extra])
 

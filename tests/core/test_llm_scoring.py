@@ -32,15 +32,6 @@ CANDIDATES = [*ACTIONS, "pick up the red ball"]
 ATOL = 1e-4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # The CPUs are shared; one thread avoids OpenMP spinning against other processes.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("llm-cache")
