@@ -21,6 +21,7 @@ NODES = {
 # Project tools that are not nodes.
 TOOLS = {
     "grounded-launch": "grounded_ros.launcher.cli:main",
+    "grounded-bag": "grounded_ros.bag.cli:main",
 }
 
 setup(
