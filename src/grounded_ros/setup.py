@@ -15,6 +15,7 @@ NODES = {
     "stream_monitor": "grounded_ros.nodes.stream_monitor",
     "babyai_text_env": "grounded_ros.nodes.babyai_text_env",
     "tabletop_sim": "grounded_ros.nodes.tabletop_sim",
+    "arm_bridge": "grounded_ros.nodes.arm_bridge",
     "glam_learner": "grounded_ros.nodes.glam_learner",
 }
 

@@ -259,3 +259,144 @@ def test_clock_is_published_with_simulated_time(tmp_path):
             assert last.sec + last.nanosec * 1e-9 > 0.5  # a primitive is >1 s simulated
     finally:
         process.stop()
+
+
+def test_ros2_control_emulation_tracks_trajectories_and_gripper_commands(tmp_path):
+    from builtin_interfaces.msg import Duration
+    from std_msgs.msg import Float64MultiArray
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    process = NodeProcess(
+        node_command(
+            "tabletop_sim",
+            "-r",
+            "__ns:=/emu",  # apart from the module's primitives-mode simulator
+            "-p",
+            "hardware_interface:=ros2_control",
+            "-p",
+            "camera_rate_hz:=0.0",
+            "-p",
+            "joint_state_rate_hz:=50.0",
+        ),
+        tmp_path / "ros2_control.log",
+    )
+    try:
+        with ClientNode("ros2_control_client") as c:
+            joints: list[JointState] = []
+            c.node.create_subscription(JointState, "/emu/joint_states", joints.append, STATE)
+            trajectory = c.node.create_publisher(
+                JointTrajectory, "/emu/joint_trajectory_controller/joint_trajectory", STATE
+            )
+            gripper = c.node.create_publisher(
+                Float64MultiArray, "/emu/gripper_controller/commands", STATE
+            )
+            commands = c.node.create_publisher(ArmCommand, "/emu/arm_command", STATE)
+            assert c.spin_until(
+                lambda: (
+                    trajectory.get_subscription_count() > 0
+                    and gripper.get_subscription_count() > 0
+                    and len(joints) > 10
+                ),
+                30.0,
+            ), process.output()
+            # primitives are not served: a real arm's controllers take no ArmCommand
+            assert commands.get_subscription_count() == 0
+
+            def stamp(msg):
+                return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+            def position(name, msg=None):
+                msg = msg or joints[-1]
+                return msg.position[list(msg.name).index(name)]
+
+            # joint states at a fixed rate of simulated time, which runs while idle
+            steps = np.diff([stamp(m) for m in joints[-10:]])
+            assert np.all(steps > 0) and np.median(steps) == pytest.approx(0.02, abs=0.005)
+            start1, start7 = position("panda_joint1"), position("panda_joint7")
+            msg = JointTrajectory(joint_names=["panda_joint1", "panda_joint7"])
+            for t, delta in ((0.5, 0.15), (1.0, 0.3)):
+                msg.points.append(
+                    JointTrajectoryPoint(
+                        positions=[start1 + delta, start7 - delta],
+                        time_from_start=Duration(sec=int(t), nanosec=int((t % 1) * 1e9)),
+                    )
+                )
+            sent = stamp(joints[-1])
+            trajectory.publish(msg)
+            assert c.spin_until(lambda: stamp(joints[-1]) > sent + 1.5, 20.0)
+            assert position("panda_joint1") == pytest.approx(start1 + 0.3, abs=0.01)
+            assert position("panda_joint7") == pytest.approx(start7 - 0.3, abs=0.01)
+            # halfway through, the arm was on its way (interpolated, not a jump)
+            middle = [m for m in joints if sent + 0.4 < stamp(m) < sent + 0.6]
+            assert middle and 0.05 < position("panda_joint1", middle[0]) - start1 < 0.25
+            # gripper: one value for both fingers closes them; two values open them
+            gripper.publish(Float64MultiArray(data=[0.0]))
+            assert c.spin_until(lambda: position("panda_finger_joint1") < 0.002, 20.0)
+            gripper.publish(Float64MultiArray(data=[0.04, 0.04]))
+            assert c.spin_until(lambda: position("panda_finger_joint2") > 0.038, 20.0)
+            # bad commands are refused with a reason and the node keeps serving
+            bad = JointTrajectory(joint_names=["elbow"])
+            bad.points.append(JointTrajectoryPoint(positions=[1.0]))
+            trajectory.publish(bad)
+            gripper.publish(Float64MultiArray(data=[0.5]))
+            before = len(joints)
+            assert c.spin_until(lambda: len(joints) > before + 20, 20.0)
+            assert position("panda_joint1") == pytest.approx(start1 + 0.3, abs=0.01)
+        output = process.output()
+        assert "unknown joint(s) ['elbow']" in output
+        assert "gripper positions must be in [0, 0.04]" in output
+        assert process.proc.poll() is None
+    finally:
+        process.stop()
+
+
+def test_ros2_control_gripper_as_a_joint_trajectory_controller(tmp_path):
+    from builtin_interfaces.msg import Duration
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    process = NodeProcess(
+        node_command(
+            "tabletop_sim",
+            "-r",
+            "__ns:=/emu_jtc",
+            "-p",
+            "hardware_interface:=ros2_control",
+            "-p",
+            "gripper_msg_type:=joint_trajectory",
+            "-p",
+            "gripper_topic:=hand_controller/joint_trajectory",
+            "-p",
+            "camera_rate_hz:=0.0",
+        ),
+        tmp_path / "jtc.log",
+    )
+    try:
+        with ClientNode("jtc_client") as c:
+            joints: list[JointState] = []
+            c.node.create_subscription(JointState, "/emu_jtc/joint_states", joints.append, STATE)
+            hand = c.node.create_publisher(
+                JointTrajectory, "/emu_jtc/hand_controller/joint_trajectory", STATE
+            )
+            assert c.spin_until(
+                lambda: hand.get_subscription_count() > 0 and len(joints) > 3, 30.0
+            ), process.output()
+
+            def finger():
+                return joints[-1].position[list(joints[-1].name).index("panda_finger_joint1")]
+
+            assert finger() > 0.038
+            close = JointTrajectory(joint_names=["panda_finger_joint1", "panda_finger_joint2"])
+            close.points.append(
+                JointTrajectoryPoint(positions=[0.0, 0.0], time_from_start=Duration(sec=1))
+            )
+            hand.publish(close)
+            assert c.spin_until(lambda: finger() < 0.002, 20.0)
+            wrong = JointTrajectory(joint_names=["panda_joint1"])
+            wrong.points.append(JointTrajectoryPoint(positions=[0.0]))
+            hand.publish(wrong)
+            before = len(joints)
+            assert c.spin_until(lambda: len(joints) > before + 10, 20.0)
+        assert "gripper trajectory must name" in process.output()
+        assert process.proc.poll() is None
+    finally:
+        process.stop()

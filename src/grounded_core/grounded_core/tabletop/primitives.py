@@ -222,6 +222,23 @@ class Arm:
                 maxVelocity=self.cfg.finger_max_velocity,
             )
 
+    def command_joints(self, joint_targets) -> None:
+        """Position targets of the arm joints (held until changed; physics moves there).
+
+        For callers that drive the arm joint by joint, e.g. the ROS node's
+        emulation of a joint trajectory controller, instead of by primitives.
+        """
+        self._command_arm(joint_targets)
+
+    def command_gripper(self, target: float) -> None:
+        """Move every finger to ``target`` (m per finger) with the limited finger force.
+
+        A target below half the open position counts as a close command, so
+        :meth:`is_holding` works as after a pick (a gripper reporting its state).
+        """
+        self.gripper_closed = float(target) < self.cfg.finger_open / 2.0
+        self._command_fingers(float(target))
+
     def joint_positions(self) -> list[float]:
         return [s[0] for s in self.p.getJointStates(self.robot, list(self.cfg.arm_joints))]
 

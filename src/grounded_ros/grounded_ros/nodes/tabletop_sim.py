@@ -26,12 +26,38 @@ Services: ``reset_world`` (ResetWorld: task, seed or explicit layout) and
 
 While a primitive runs, the world is locked and periodic publishing pauses;
 everything is published again when it ends.
+
+Hardware emulation (``hardware_interface: ros2_control``): instead of
+primitives the node exposes what a real arm driven by ros2_control does, so
+``arm_bridge`` (or any ros2_control client) can drive the simulated arm
+exactly as it drives a real one:
+
+- subscribes ``trajectory_topic`` (trajectory_msgs/JointTrajectory, default
+  ``joint_trajectory_controller/joint_trajectory``): the arm joints follow it
+  with position control in the physics loop, interpolated over simulated time
+  as joint_trajectory_controller does (a new trajectory replaces the current
+  one and starts on receipt; an empty one holds the arm where it is; unknown
+  joints, NaN or non-increasing times are refused with an error in the log);
+- subscribes ``gripper_topic`` (std_msgs/Float64MultiArray: one position per
+  finger joint, or one for both, as a forward command controller takes; or
+  JointTrajectory of the finger joints with ``gripper_msg_type:
+  joint_trajectory``): the fingers move there with the finger force limit,
+  stalling on a grasped object like a real parallel gripper;
+- publishes ``joint_states`` at ``joint_state_rate_hz`` of simulated time,
+  stamped with simulated time; the physics runs in real time (scaled by
+  ``real_time_factor``) on a ``control_rate_hz`` timer.
+
+``arm_command`` is then not subscribed (the bridge answers it);
+object states, task status (success from the live state; ``step`` counts
+gripper open/close changes, one per primitive), cameras, /clock and the
+services work as in primitives mode.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -39,7 +65,10 @@ from geometry_msgs.msg import Point, Pose, Quaternion, Vector3
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
 
+from grounded_core.arm import TrajectoryError, TrajectoryTracker
 from grounded_core.tabletop import (
     InvalidActionError,
     TabletopEnv,
@@ -58,6 +87,13 @@ from grounded_ros.parameters import Param, declare_parameters
 from grounded_ros.qos import PROFILES, STATE
 
 WORLD_FRAMES = ("", "world")
+PRIMITIVES = "primitives"
+ROS2_CONTROL = "ros2_control"
+GRIPPER_ARRAY = "float64_multi_array"
+GRIPPER_TRAJECTORY = "joint_trajectory"
+#: The physics loop catches up at most this much simulated time per tick (s);
+#: beyond it the simulation runs slower than real time instead of in bursts.
+MAX_CATCH_UP = 0.25
 
 PARAMS = (
     Param(
@@ -104,6 +140,59 @@ PARAMS = (
     Param("publish_clock", False, "Publish /clock with the simulated time.", read_only=True),
     Param("frame_id", "world", "frame_id of states and camera poses.", read_only=True),
     Param("gui", False, "Open the pybullet GUI (needs a display).", read_only=True),
+    Param(
+        "hardware_interface",
+        PRIMITIVES,
+        "primitives: execute arm_command pick/place primitives; ros2_control: emulate a real "
+        "arm's controllers (joint trajectory + gripper command topics, joint_states).",
+        choices=(PRIMITIVES, ROS2_CONTROL),
+        read_only=True,
+    ),
+    Param(
+        "trajectory_topic",
+        "joint_trajectory_controller/joint_trajectory",
+        "ros2_control mode: JointTrajectory topic of the emulated joint trajectory controller.",
+        read_only=True,
+    ),
+    Param(
+        "gripper_topic",
+        "gripper_controller/commands",
+        "ros2_control mode: gripper command topic.",
+        read_only=True,
+    ),
+    Param(
+        "gripper_msg_type",
+        GRIPPER_ARRAY,
+        "ros2_control mode: gripper command type (forward command controller array or a "
+        "JointTrajectory of the finger joints).",
+        choices=(GRIPPER_ARRAY, GRIPPER_TRAJECTORY),
+        read_only=True,
+    ),
+    Param(
+        "control_rate_hz",
+        100.0,
+        "ros2_control mode: rate of the physics loop timer (wall clock).",
+        min=10.0,
+        max=1000.0,
+        read_only=True,
+    ),
+    Param(
+        "joint_state_rate_hz",
+        50.0,
+        "ros2_control mode: joint_states rate in simulated time.",
+        min=1.0,
+        max=500.0,
+        read_only=True,
+    ),
+    Param(
+        "real_time_factor",
+        1.0,
+        "ros2_control mode: simulated seconds per wall-clock second (slower when the CPU "
+        "cannot keep up).",
+        min=0.05,
+        max=20.0,
+        read_only=True,
+    ),
 )
 
 
@@ -180,7 +269,11 @@ class TabletopSimNode(Node):
                     f"{cam.name}_optical_frame",
                 ),
             }
-        self.create_subscription(ArmCommand, "arm_command", self.on_command, STATE)
+        self.emulation = None
+        if p["hardware_interface"] == ROS2_CONTROL:
+            self.emulation = Ros2ControlEmulation(self)
+        else:
+            self.create_subscription(ArmCommand, "arm_command", self.on_command, STATE)
         self.create_service(ResetWorld, "reset_world", self.on_reset)
         self.create_service(ListTasks, "list_tasks", self.on_list_tasks)
         self.create_timer(1.0 / p["state_rate_hz"], self.publish_state)
@@ -188,7 +281,7 @@ class TabletopSimNode(Node):
             self.create_timer(1.0 / p["camera_rate_hz"], self.publish_images)
         self.get_logger().info(
             f"world {config.name!r}, task {self.env.task.name!r}, seed {self.seed}, "
-            f"cameras {list(self.cameras)}"
+            f"cameras {list(self.cameras)}, hardware interface {p['hardware_interface']}"
         )
 
     def _joints(self) -> tuple[list[str], list[int]]:
@@ -200,8 +293,12 @@ class TabletopSimNode(Node):
 
     # --- time ------------------------------------------------------------------------
 
+    def sim_seconds(self) -> float:
+        """Simulated time, continuous across episodes."""
+        return self.time_offset + self.world.sim_time
+
     def sim_now(self) -> Time:
-        return _stamp(self.time_offset + self.world.sim_time)
+        return _stamp(self.sim_seconds())
 
     # --- commands ----------------------------------------------------------------------
 
@@ -301,6 +398,8 @@ class TabletopSimNode(Node):
                 self.seed = int(request.seed)
                 self.episode_done = False
                 self.last_reward = 0.0
+                if self.emulation is not None:
+                    self.emulation.reset()
         except (TabletopError, ValueError, KeyError) as error:
             response.success, response.message = False, str(error)
             self.get_logger().warning(f"reset refused: {error}")
@@ -370,21 +469,28 @@ class TabletopSimNode(Node):
             return  # a primitive is running; its end publishes the new state
         try:
             stamp = self.sim_now()
-            client = self.world.client
-            joints = JointState(name=list(self._joint_names))
-            joints.header.stamp = stamp
-            for j in self._joint_ids:
-                position, velocity, _, effort = client.getJointState(self.world.robot_id, j)
-                joints.position.append(float(position))
-                joints.velocity.append(float(velocity))
-                joints.effort.append(float(effort))
-            self.joint_pub.publish(joints)
+            if self.emulation is None:
+                self.publish_joint_states()
+            else:
+                self.emulation.refresh_task_state()
             self.objects_pub.publish(self._object_states())
             self.status_pub.publish(self._status())
             if self.clock_pub is not None:
                 self.clock_pub.publish(Clock(clock=stamp))
         finally:
             self.lock.release()
+
+    def publish_joint_states(self) -> None:
+        """Publish every robot joint's state (call with the world locked)."""
+        client = self.world.client
+        joints = JointState(name=list(self._joint_names))
+        joints.header.stamp = self.sim_now()
+        for j in self._joint_ids:
+            position, velocity, _, effort = client.getJointState(self.world.robot_id, j)
+            joints.position.append(float(position))
+            joints.velocity.append(float(velocity))
+            joints.effort.append(float(effort))
+        self.joint_pub.publish(joints)
 
     def publish_images(self) -> None:
         if not self.lock.acquire(blocking=False):
@@ -408,6 +514,148 @@ class TabletopSimNode(Node):
         with self.lock:
             self.env.close()
         super().destroy_node()
+
+
+class Ros2ControlEmulation:
+    """The simulated arm behind ros2_control-style topics (see the module docstring).
+
+    Runs on the node's executor thread: the physics timer, the trajectory and
+    gripper callbacks and the state publishers never run at the same time;
+    the world lock keeps the services and images consistent with them.
+    """
+
+    def __init__(self, node: TabletopSimNode) -> None:
+        self.node = node
+        self.world = node.world
+        p = node.params
+        robot = self.world.config.robot
+        client, body = self.world.client, self.world.robot_id
+        self.arm_names = [client.getJointInfo(body, j)[1].decode() for j in robot.arm_joints]
+        self.finger_names = [client.getJointInfo(body, j)[1].decode() for j in robot.finger_joints]
+        self.dt = self.world.config.physics.time_step
+        self.rate_factor = p["real_time_factor"]
+        self.state_period = 1.0 / p["joint_state_rate_hz"]
+        self.tracker = TrajectoryTracker(
+            self.arm_names, self.world.arm.joint_positions(), node.sim_seconds()
+        )
+        self.trajectories = 0
+        self.gripper_commands = 0
+        self._anchor()
+        node.create_subscription(JointTrajectory, p["trajectory_topic"], self.on_trajectory, STATE)
+        if p["gripper_msg_type"] == GRIPPER_ARRAY:
+            node.create_subscription(
+                Float64MultiArray, p["gripper_topic"], self.on_gripper_array, STATE
+            )
+        else:
+            node.create_subscription(
+                JointTrajectory, p["gripper_topic"], self.on_gripper_trajectory, STATE
+            )
+        node.create_timer(1.0 / p["control_rate_hz"], self.tick)
+
+    def get_logger(self):  # for survive_bad_input
+        return self.node.get_logger()
+
+    def _anchor(self) -> None:
+        self.wall_anchor = time.monotonic()
+        self.sim_anchor = self.node.sim_seconds()
+        self.next_state = self.sim_anchor
+
+    def reset(self) -> None:
+        """After a world reset (world locked): hold the home pose, restart the clock anchor."""
+        self.tracker.hold(self.world.arm.joint_positions(), self.node.sim_seconds())
+        self._anchor()
+
+    # --- commands --------------------------------------------------------------------
+
+    @survive_bad_input
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        times = [pt.time_from_start.sec + pt.time_from_start.nanosec * 1e-9 for pt in msg.points]
+        positions = [list(pt.positions) for pt in msg.points]
+        with self.node.lock:
+            now = self.node.sim_seconds()
+            self.tracker.set_trajectory(
+                msg.joint_names, times, positions, now, actual=self.world.arm.joint_positions()
+            )
+            self.trajectories += 1
+        self.get_logger().debug(
+            f"trajectory {self.trajectories}: {len(msg.points)} points, "
+            f"{self.tracker.duration:.2f} s"
+        )
+
+    @survive_bad_input
+    def on_gripper_array(self, msg: Float64MultiArray) -> None:
+        values = list(msg.data)
+        if len(values) not in (1, len(self.finger_names)):
+            raise TrajectoryError(
+                f"gripper command needs 1 or {len(self.finger_names)} values "
+                f"({self.finger_names}), got {len(values)}"
+            )
+        self._command_gripper(values)
+
+    @survive_bad_input
+    def on_gripper_trajectory(self, msg: JointTrajectory) -> None:
+        if not msg.points or sorted(msg.joint_names) != sorted(self.finger_names):
+            raise TrajectoryError(
+                f"gripper trajectory must name {self.finger_names} and have points, "
+                f"got {list(msg.joint_names)} with {len(msg.points)} points"
+            )
+        self._command_gripper(list(msg.points[-1].positions))
+
+    def _command_gripper(self, values: list[float]) -> None:
+        limit = self.world.config.robot.finger_open
+        if not all(math.isfinite(v) for v in values):
+            raise TrajectoryError(f"gripper command must be finite, got {values}")
+        if not all(-1e-6 <= v <= limit + 1e-6 for v in values):
+            raise TrajectoryError(f"gripper positions must be in [0, {limit}], got {values}")
+        # The fingers are coupled (one motor on the real Panda hand): one target for both.
+        target = float(sum(values) / len(values))
+        with self.node.lock:
+            arm = self.world.arm
+            was_closed = arm.gripper_closed
+            arm.command_gripper(target)
+            if arm.gripper_closed != was_closed:
+                self.node.env.steps += 1  # one close per pick, one open per place
+            self.gripper_commands += 1
+
+    # --- physics loop ----------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Step the physics up to the wall clock, tracking the trajectory every step."""
+        node = self.node
+        if not node.lock.acquire(blocking=False):
+            return  # a reset is running; catch up on the next tick
+        try:
+            now = node.sim_seconds()
+            due = self.sim_anchor + (time.monotonic() - self.wall_anchor) * self.rate_factor
+            steps = math.floor((due - now) / self.dt + 1e-9)
+            if steps <= 0:
+                return
+            cap = max(1, round(MAX_CATCH_UP / self.dt))
+            behind = steps > cap
+            arm = self.world.arm
+            for _ in range(min(steps, cap)):
+                arm.command_joints(self.tracker.sample(now))
+                self.world.step_simulation(1)
+                now = node.sim_seconds()
+                if now >= self.next_state - 1e-9:
+                    node.publish_joint_states()
+                    self.next_state = max(self.next_state + self.state_period, now)
+            if behind:  # the CPU cannot keep up: slow the simulation down, no bursts
+                self.wall_anchor = time.monotonic()
+                self.sim_anchor = now
+        finally:
+            node.lock.release()
+
+    def refresh_task_state(self) -> None:
+        """Task success and done from the live world (world locked by the caller)."""
+        node = self.node
+        env = node.env
+        env.state = self.world.state()
+        success = env.task.is_success(env.state, self.world.config.tolerances)
+        if success and not node.episode_done:
+            node.last_reward = 1.0
+        if success or env.steps >= env.task.max_steps:
+            node.episode_done = True
 
 
 def _yaw(q: Quaternion) -> float:
