@@ -17,6 +17,8 @@ NODES = {
     "tabletop_sim": "grounded_ros.nodes.tabletop_sim",
     "arm_bridge": "grounded_ros.nodes.arm_bridge",
     "glam_learner": "grounded_ros.nodes.glam_learner",
+    "object_tracker": "grounded_ros.nodes.object_tracker",
+    "demo_observer": "grounded_ros.nodes.demo_observer",
 }
 
 # Project tools that are not nodes.

@@ -54,6 +54,12 @@ _LAZY = {
     "cache_dir": "default",
     "create_model": "models",
     "ModelLoadError": "models",
+    "ObjectTracker": "object_tracker",
+    "CameraModel": "object_tracker",
+    "load_tracker_config": "object_tracker",
+    "DemoObserver": "demo_observer",
+    "ObserverConfig": "demo_observer",
+    "save_demo": "demo_observer",
 }
 
 
