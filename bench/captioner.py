@@ -44,7 +44,13 @@ from common import REPO_ROOT, RESULTS_DIR, git_commit, machine_info, write_resul
 
 from grounded_core.vision.captioner import Captioner
 from grounded_core.vision.config import CaptionerConfig
-from grounded_core.vision.data import load_frames, render_dataset, reset_fingerprints
+from grounded_core.vision.data import (
+    FrameSet,
+    concat_frames,
+    load_frames,
+    render_dataset,
+    reset_fingerprints,
+)
 from grounded_core.vision.evaluate import (
     PRECISION_TARGET,
     RECALL_TARGET,
@@ -54,7 +60,13 @@ from grounded_core.vision.evaluate import (
     meets_targets,
     per_caption_metrics,
 )
-from grounded_core.vision.train import calibrate_thresholds, state_scores, train_captioner
+from grounded_core.vision.relations import render_relation_dataset
+from grounded_core.vision.train import (
+    calibrate_thresholds,
+    relation_dirs,
+    state_scores,
+    train_captioner,
+)
 
 PARAPHRASES = {
     "grasp": ("The robot is grasping the {x} object", "The robot holds the {x} cube"),
@@ -119,6 +131,15 @@ def sweep_epochs(steps: int, frames: int, batch_size: int) -> int:
     return max(1, round(steps / math.ceil(frames / batch_size)))
 
 
+def sweep_subset(base: FrameSet, relations: FrameSet | None, n_states: int, config) -> FrameSet:
+    """The first ``n_states`` tabletop states plus the same share of relation states."""
+    subset = base.first_states(n_states)
+    if relations is None or not config.n_train_relations:
+        return subset
+    n_rel = max(1, round(n_states * config.n_train_relations / config.n_train))
+    return concat_frames(subset, relations.first_states(n_rel))
+
+
 def score_split(captioner: Captioner, frames, captions=None) -> np.ndarray:
     return captioner.score(frames.images, captions or frames.captions)
 
@@ -137,7 +158,7 @@ def quality(
     mode,
     gamma=0.8,
     min_threshold=0.8,
-    target_precision=0.97,
+    target_precision=0.95,
 ):
     """Thresholds from validation (mode) for a fusion, then the test table."""
     v_s, v_l = fused(val_scores, val, fusion)
@@ -287,11 +308,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument(
+        "--sweep-budget",
+        choices=("steps", "epochs"),
+        default="steps",
+        help="sweep runs train the default's number of steps (compute held equal) or of "
+        "epochs (cheaper: a smaller set trains proportionally fewer steps)",
+    )
+    parser.add_argument(
         "--seeds",
         default="0,1,2",
         help="training seeds of the default recipe to compare ('' = none)",
     )
     parser.add_argument("--skip-text", action="store_true", help="skip the text-tower comparison")
+    parser.add_argument(
+        "--default-run-dir",
+        default=None,
+        help="run folder of the default recipe (e.g. the default_captioner() cache, "
+        "grounded_core.vision.default.default_run_dir(); reused when complete)",
+    )
+    parser.add_argument(
+        "--e2e",
+        default=None,
+        metavar="WALL_S,CPU_S,LOAD1",
+        help="end-to-end default_captioner() training measured outside (e.g. /usr/bin/time)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke run")
     parser.add_argument("--no-write", action="store_true")
@@ -301,7 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     config = CaptionerConfig()
     if args.quick:
-        config = config.with_overrides(n_train=24, n_val=12, epochs=1, train_seed=100, val_seed=101)
+        config = config.with_overrides(
+            n_train=24,
+            n_val=12,
+            n_train_relations=12,
+            n_val_relations=8,
+            epochs=1,
+            train_seed=100,
+            val_seed=101,
+        )
         args.n_test, args.sweep = 12, "12,full"
         work = work / "quick"
     started = time.perf_counter()
@@ -328,6 +376,17 @@ def main(argv: list[str] | None = None) -> int:
         seed=test_seed,
         expert_fraction=args.test_expert_fraction,
     )
+    rel_dirs = {}
+    for name, seed, n, folder in zip(
+        ("train", "val"),
+        (config.train_seed, config.val_seed),
+        (config.n_train_relations, config.n_val_relations),
+        relation_dirs(config, data),
+    ):
+        if folder is not None:
+            rel_dirs[name] = render_relation_dataset(
+                folder, n, seed=seed, world=config.world, clutter_steps=config.clutter_steps
+            )
     render_s = time.perf_counter() - t0
     render_rate = bench_render_rate(work / "render-rate", 20 if args.quick else 60)
     prints = {
@@ -337,22 +396,34 @@ def main(argv: list[str] | None = None) -> int:
     held_out = prints["test"].isdisjoint(prints["train"] | prints["val"]) and prints[
         "val"
     ].isdisjoint(prints["train"])
-    train, val, test = load_frames(train_dir), load_frames(val_dir), load_frames(test_dir)
+    base_train, base_val = load_frames(train_dir), load_frames(val_dir)
+    test = load_frames(test_dir)
+    rel = {name: load_frames(folder, base_train.captions) for name, folder in rel_dirs.items()}
+    train = concat_frames(base_train, rel["train"]) if "train" in rel else base_train
+    val = concat_frames(base_val, rel["val"]) if "val" in rel else base_val
     captions = train.captions
+    parts = [("train", base_train), ("val", base_val), ("test", test)]
+    parts += [(f"{name}_relations", fs) for name, fs in rel.items()]
     datasets = {
         name: {
             "states": fs.n_states,
             "frames": len(fs),
             "cameras": fs.cameras,
-            "episodes": len(prints[name]),
+            "episodes": len(prints[name]) if name in prints else None,
             "positive_states": {c: n // len(fs.cameras) for c, n in fs.positives().items()},
         }
-        for name, fs in (("train", train), ("val", val), ("test", test))
+        for name, fs in parts
     }
     print(f"datasets ready in {render_s:.0f} s; held out: {held_out}", flush=True)
 
     # 2. default recipe --------------------------------------------------------------
-    default_run = timed_train(config, run_dir_for(work, config, "default"), train, val)
+    default_dir = (
+        Path(args.default_run_dir) if args.default_run_dir else run_dir_for(work, config, "default")
+    )
+    default_run = timed_train(config, default_dir, train, val)
+    if args.e2e:
+        wall_s, cpu_s, load1 = (float(x) for x in args.e2e.split(","))
+        default_run["end_to_end"] = {"wall_s": wall_s, "cpu_s": cpu_s, "load1": load1}
     from grounded_core.data import read_manifest
     from grounded_core.vision.train import CALIBRATION_RULE, calibrate_checkpoint
 
@@ -389,21 +460,28 @@ def main(argv: list[str] | None = None) -> int:
 
     # 4. fusion x threshold policy ---------------------------------------------------------
     choices = []
+    base_rows = np.arange(len(val)) < len(base_val)  # concat_frames keeps the order
+    splits = {"all": (val, val_scores), "tabletop": (val.subset(base_rows), val_scores[base_rows])}
     for fusion in FUSION_CHOICES:
-        for mode, floor in (
-            ("calibrated, floor 0.8", 0.8),
-            ("calibrated, floor 0.5", 0.5),
-            ("global 0.8", None),
+        for mode, floor, target, split in (
+            ("calibrated P>=0.95, floor 0.8", 0.8, 0.95, "all"),
+            ("calibrated P>=0.97, floor 0.8", 0.8, 0.97, "all"),
+            ("calibrated P>=0.95, floor 0.8, tabletop val only", 0.8, 0.95, "tabletop"),
+            ("calibrated P>=0.95, floor 0.5", 0.5, 0.95, "all"),
+            ("global 0.8", None, None, "all"),
         ):
+            if fusion != "mean" and "tabletop" in mode:
+                continue
             row = quality(
                 captioner,
-                val,
+                splits[split][0],
                 test,
-                val_scores,
+                splits[split][1],
                 test_scores,
                 fusion,
                 mode,
                 min_threshold=floor or 0.8,
+                target_precision=target or 0.95,
             )
             row["summary"] = summary_row(row["table"])
             choices.append(row)
@@ -462,13 +540,20 @@ def main(argv: list[str] | None = None) -> int:
         steps = default_run["steps"]
         for item in args.sweep.split(","):
             n_states = config.n_train if item == "full" else int(item)
-            subset = train.first_states(n_states)
-            epochs = sweep_epochs(steps, len(subset), config.batch_size)
+            subset = sweep_subset(base_train, rel.get("train"), n_states, config)
+            epochs = (
+                sweep_epochs(steps, len(subset), config.batch_size)
+                if args.sweep_budget == "steps"
+                else config.epochs
+            )
             if n_states == config.n_train:
                 cfg, run = config, default_run
                 c, v_s, t_s = captioner, val_scores, test_scores
             else:
                 cfg = config.with_overrides(epochs=epochs, extra={"sweep_states": n_states})
+                if args.sweep_budget == "epochs":
+                    # same epochs as the default: another fingerprint needs another field
+                    cfg = cfg.with_overrides(n_train=n_states)
                 run_dir = run_dir_for(work, cfg, f"sweep-{n_states}")
                 run = timed_train(cfg, run_dir, subset, val)
                 c = Captioner.from_pretrained(run["checkpoint"])
@@ -485,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             sweep.append(
                 {
-                    "train_states": n_states,
+                    "train_states": subset.n_states,
+                    "tabletop_states": n_states,
                     "train_frames": len(subset),
                     "train_positive_states": {k: v // 2 for k, v in subset.positives().items()},
                     "epochs": cfg.epochs,
@@ -544,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         "frame_level_recalibrated": frame_level,
         "text_tower": text,
         "size_sweep": sweep,
+        "sweep_budget": args.sweep_budget,
         "seeds": seeds,
         "speed": speed,
         "bench_wall_s": time.perf_counter() - started,
@@ -565,6 +652,13 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
     shipped = p["shipped"]
     cfg = p["config"]
     ok = shipped["targets_met"]
+    n_render = (
+        cfg["n_train"]
+        + cfg["n_val"]
+        + cfg.get("n_train_relations", 0)
+        + cfg.get("n_val_relations", 0)
+    )
+    e2e = run.get("end_to_end")
     lines = [
         "# Captioner benchmark (MISSION B2, issue 6)",
         "",
@@ -578,12 +672,24 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         "",
         f"* architecture `{cfg['arch']}` (open_clip, defined in "
         "`grounded_core/vision/model_configs/`), trained from scratch in-domain;",
-        f"* data: {p['datasets']['train']['states']} training states "
+        f"* data: {p['datasets']['train']['states']} tabletop training states "
         f"({p['datasets']['train']['frames']} frames, cameras "
-        f"{', '.join(p['datasets']['train']['cameras'])}), {p['datasets']['val']['states']} "
-        f"validation states (seed {cfg['val_seed']}), test {p['datasets']['test']['states']} "
-        f"states (seed {p['test_seed']}) — held-out episodes (no shared reset layout): "
-        f"{p['held_out_disjoint']};",
+        f"{', '.join(p['datasets']['train']['cameras'])})"
+        + (
+            f" + {p['datasets']['train_relations']['states']} stack-then-clutter states "
+            f"({p['datasets']['train_relations']['frames']} frames, `vision/relations.py`)"
+            if "train_relations" in p["datasets"]
+            else ""
+        )
+        + f", {p['datasets']['val']['states']} validation states"
+        + (
+            f" + {p['datasets']['val_relations']['states']} stack-then-clutter"
+            if "val_relations" in p["datasets"]
+            else ""
+        )
+        + f" (seed {cfg['val_seed']}), test {p['datasets']['test']['states']} tabletop "
+        f"states (seed {p['test_seed']}, the unchanged held-out distribution) — held-out "
+        f"episodes (no shared reset layout): {p['held_out_disjoint']};",
         f"* training: {run['steps']} steps ({cfg['epochs']} epochs, batch {cfg['batch_size']}),"
         f" training loop {fmt(run['train_loop_s'], 0)} s wall (summed over resumed runs, under"
         f" the machine's load at the time) and {fmt(run['train_loop_cpu_s'], 0)} CPU-s with"
@@ -591,12 +697,20 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         + (f", process CPU {fmt(run['process_cpu_s'], 0)} s" if run["process_cpu_s"] else "")
         + f"; rendering costs {p['render_rate']['cpu_s_per_state']:.2f} CPU-s per state "
         f"({p['render_rate']['states_per_s']:.1f} states/s wall now), i.e. about "
-        f"{p['render_rate']['cpu_s_per_state'] * (cfg['n_train'] + cfg['n_val']) / 60:.1f} "
-        "CPU-min for the default train + validation sets;",
+        f"{p['render_rate']['cpu_s_per_state'] * n_render / 60:.1f} "
+        f"CPU-min for the default train + validation sets ({n_render} states);",
+        (
+            f"* end to end (`default_captioner()` on an empty cache: render, train, calibrate):"
+            f" {e2e['wall_s'] / 60:.1f} min wall, {e2e['cpu_s'] / 60:.1f} CPU-min, load "
+            f"average {e2e['load1']:.1f} on the 2 cores while it ran (budget: 15 min on an "
+            "idle machine; the CPU time is the load-independent number);"
+            if e2e
+            else "* end to end: not measured in this run;"
+        ),
         f"* score = sigmoid({shipped['logit_scale']:.2f} * cos + ({shipped['logit_bias']:.2f}));"
         f" a state's score fuses its cameras by `{shipped['fusion']}`; thresholds calibrated "
         f"per caption on validation (lowest threshold >= {cfg['min_threshold']} with precision"
-        " >= 0.97 from there"
+        f" >= {cfg['target_precision']} from there"
         " up, then lowered halfway in logit space toward the next validation score, never below"
         " that floor).",
         "",
@@ -643,6 +757,31 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
             f"| {caption} | {row['false_positives']} | {true_instead or '-'} | "
             f"{row['misses']} | {fired or '-'} |"
         )
+    names = [n for n in ("train", "train_relations", "val", "val_relations", "test")]
+    names = [n for n in names if n in p["datasets"]]
+    lines += [
+        "",
+        "### Positive states per caption",
+        "",
+        "Why the recipe changed (issue 6): the previous default (commit 55d254a) missed 5 of"
+        ' 22 held-out "red on green" states (recall 0.773; seeds 1 and 2 of that recipe '
+        "had a worst caption at 0.636 and 0.682). An expert stack episode of the tabletop "
+        'dataset ends at the first stacked state, so each "X on Y" caption had only '
+        "~30-45 positive training states (green on red: 113), all alike, and the validation "
+        "split had 4-16 per caption. The missed test states were stacks next to a held or "
+        "parked third block or with the arm elsewhere, scored ~0.001-0.02 by both cameras or "
+        "by one camera (the mean fusion then halves the score); not occlusion (the stack is "
+        "visible in those frames) and not only calibration (the floor 0.8 also cost a few "
+        "positives at 0.45-0.6). The fix is data: stack-then-clutter episodes "
+        "(`grounded_core/vision/relations.py`) add exactly those states to training and "
+        "validation; the held-out test split is unchanged.",
+        "",
+        "| caption | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for caption in p["datasets"]["train"]["positive_states"]:
+        counts = [str(p["datasets"][n]["positive_states"][caption]) for n in names]
+        lines.append(f"| {caption} | " + " | ".join(counts) + " |")
     lines += [
         "",
         "## Camera fusion and threshold policy (thresholds from validation, test states)",
@@ -670,6 +809,15 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
             f"{fmt(s['min_precision'])}, mean R {fmt(s['mean_recall'])}, min R "
             f"{fmt(s['min_recall'])}, on target {s['targets_met']}/9"
         )
+    if not p["text_tower"]:
+        lines += [
+            "",
+            "## Text tower",
+            "",
+            "Not re-run for this recipe (`--skip-text`). With the previous recipe (commit "
+            "55d254a, no relation states) the from-scratch text tower beat the pretrained "
+            "MiniLM-L6 one fine-tuned (0/9 captions on target) or frozen (4/9).",
+        ]
     if p["text_tower"]:
         lines += [
             "",
@@ -701,8 +849,15 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
             "",
             "## Precision/recall vs training-set size (test states)",
             "",
-            f"Every size trains for about the same number of steps "
-            f"({run['steps']}); thresholds calibrated on the same validation split.",
+            (
+                f"Every size trains for about the same number of steps ({run['steps']})"
+                if p.get("sweep_budget", "steps") == "steps"
+                else f"Every size trains for the default's {cfg['epochs']} epochs (so a "
+                "smaller set also gets proportionally fewer steps: the machine was too "
+                "loaded for equal-step runs)"
+            )
+            + "; each size keeps the default's share of stack-then-clutter states; "
+            "thresholds calibrated on the same validation split.",
             "",
             "| training states | frames | epochs | mean P | min P | mean R | min R | "
             "on target | mAP |",

@@ -19,6 +19,7 @@ NODES = {
     "glam_learner": "grounded_ros.nodes.glam_learner",
     "object_tracker": "grounded_ros.nodes.object_tracker",
     "demo_observer": "grounded_ros.nodes.demo_observer",
+    "captioner": "grounded_ros.nodes.captioner",
 }
 
 # Project tools that are not nodes.

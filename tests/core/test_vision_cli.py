@@ -128,6 +128,13 @@ def test_default_captioner_trains_once_then_loads_from_cache(tmp_path, monkeypat
     assert second.metadata["checkpoint"] == first.metadata["checkpoint"]
     frames = np.zeros((1, 128, 128, 3), np.uint8)
     assert np.allclose(first.score(frames), second.score(frames))
+    # Other threshold settings (same fingerprint): the cached weights are recalibrated.
+    strict = config.with_overrides(target_precision=1.0, min_threshold=0.9)
+    assert default_run_dir(strict) == default_run_dir(config)
+    third = default_captioner(strict)
+    assert third.metadata["config"]["target_precision"] == 1.0
+    assert (third.thresholds >= 0.9).all()
+    assert np.allclose(first.score(frames), third.score(frames))
     # $GROUNDED_CAPTIONER points at any checkpoint instead.
     monkeypatch.setenv(default_module.CHECKPOINT_ENV, str(tiny_run()))
     assert default_captioner().metadata["checkpoint"] == str(tiny_run())

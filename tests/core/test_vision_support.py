@@ -25,6 +25,8 @@ N_TRAIN, N_VAL = 20, 10
 TINY_OVERRIDES = {
     "n_train": N_TRAIN,
     "n_val": N_VAL,
+    "n_train_relations": 0,  # tests/core/test_vision_relations.py covers those
+    "n_val_relations": 0,
     "epochs": 1,
     "batch_size": 16,
     "warmup_steps": 1,

@@ -13,6 +13,7 @@ Modules (one job each):
 config          caption set (config/captions.yaml), training recipe (config/captioner.yaml)
 models          open_clip architectures, tokenizers, image preprocessing
 data            render/load labelled frames (``FrameSet``)
+relations       stack-then-clutter episodes: extra "X on Y" training/validation states
 captioner       ``Captioner``: score / detect / fuse cameras (batch API)
 streaming       ``StreamingCaptioner``: live frames, rate limit, latest frame, debounce
 train           multi-positive sigmoid loss, training with checkpoints/resume, thresholds
@@ -20,6 +21,9 @@ evaluate        per-caption precision/recall and confusion summary
 checkpoint      atomic checkpoint folders (open_clip ``local-dir`` format + manifest)
 default         ``default_captioner()``: the cached default, trained on first use
 cli             ``grounded-clip`` (render, train, evaluate, caption an image or video)
+object_tracker  ``ObjectTracker``: colour segmentation + depth + cube fit -> 3-D positions
+stamp_pairing   ``StampPairer``: approximate-time pairing of colour and depth frames
+demo_observer   ``DemoObserver``: detections -> debounced, time-ordered sub-goal plan
 ==============  ==============================================================
 
 Heavy imports (torch, open_clip) happen when a name is first used.
@@ -43,6 +47,8 @@ _LAZY = {
     "FrameSet": "data",
     "load_frames": "data",
     "render_dataset": "data",
+    "concat_frames": "data",
+    "render_relation_dataset": "relations",
     "train_captioner": "train",
     "calibrate_thresholds": "train",
     "pairwise_sigmoid_loss": "train",

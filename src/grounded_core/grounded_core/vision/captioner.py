@@ -205,6 +205,11 @@ class Captioner:
         """Threshold of each caption of :attr:`captions` (gamma where none is stored)."""
         return np.array([self._thresholds.get(c, self.gamma) for c in self._captions])
 
+    def thresholds_for(self, captions: Sequence[str] | None = None) -> np.ndarray:
+        """Thresholds of any captions: calibrated ones where known (also captions outside
+        :attr:`captions` that the checkpoint calibrated), gamma for the others."""
+        return self._threshold_vector(captions)
+
     def threshold_map(self) -> dict[str, float]:
         return {c: float(t) for c, t in zip(self._captions, self.thresholds)}
 

@@ -143,8 +143,14 @@ class CaptionerConfig:
     train_seed: int = 0
     val_seed: int = 1
     expert_fraction: float = 0.85  # share of scripted-expert episodes (positives)
+    # Extra stack-then-clutter states (vision/relations.py): each "X on Y" caption had
+    # only ~30-45 positive states of one kind in the tabletop split and the first default
+    # missed stacks next to a held or parked third block (bench/results/captioner.md).
+    n_train_relations: int = 800  # added to the training split (0: none)
+    n_val_relations: int = 300  # added to the validation split (calibration support)
+    clutter_steps: int = 6  # clutter steps after each expert-built stack
     # --- optimisation
-    epochs: int = 20
+    epochs: int = 16  # 16 x 72 steps on 4600 frames
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -157,7 +163,11 @@ class CaptionerConfig:
     checkpoint_every: int = 200  # steps between checkpoints (plus one per epoch)
     # --- thresholds and fusion
     threshold_mode: str = "calibrated"
-    target_precision: float = 0.97  # on the validation split (margin over the 0.95 target)
+    # Validation precision the thresholds must keep: the 0.95 target itself. 0.97 (the
+    # previous margin) pushed "red on green" to 0.974 on the stack-then-clutter
+    # validation states, whose near-miss stacks (offset beyond the on-top tolerance, so
+    # labelled false) look stacked, and recall fell to 0.23 (bench/results/captioner.md).
+    target_precision: float = 0.95
     # Calibrated thresholds never go below this probability: the paper's gamma, so that
     # calibration only raises a threshold where validation precision asks for it
     # (precision first; with a floor of 0.5 the thresholds sat on the lowest validation
@@ -180,6 +190,9 @@ class CaptionerConfig:
         for name in (
             "warmup_steps",
             "shift_pixels",
+            "n_train_relations",
+            "n_val_relations",
+            "clutter_steps",
             "num_threads",
             "train_seed",
             "val_seed",

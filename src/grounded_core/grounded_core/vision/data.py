@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "DatasetError",
     "FrameSet",
+    "concat_frames",
     "dataset_complete",
     "load_frames",
     "render_dataset",
@@ -92,6 +93,40 @@ class FrameSet:
         """``(state ids [S], labels [S, C])``: one row per state (labels are per state)."""
         ids, first = np.unique(self.state, return_index=True)
         return ids, self.labels[first]
+
+
+def concat_frames(*sets: FrameSet) -> FrameSet:
+    """One :class:`FrameSet` of several (same captions and frame size).
+
+    State ids are renumbered so states of different sets never merge (the second
+    set's ids start after the first's largest id, and so on).
+    """
+    if not sets:
+        raise ValueError("no frame sets to concatenate")
+    if len(sets) == 1:
+        return sets[0]
+    captions = list(sets[0].captions)
+    for other in sets[1:]:
+        if list(other.captions) != captions:
+            raise DatasetError("frame sets to concatenate label different captions")
+        if other.images.shape[1:] != sets[0].images.shape[1:]:
+            raise DatasetError(
+                f"frame sets differ in frame size: {sets[0].images.shape[1:]} vs "
+                f"{other.images.shape[1:]}"
+            )
+    states, offset = [], 0
+    for fs in sets:
+        states.append(fs.state + offset)
+        offset += int(fs.state.max()) + 1 if len(fs.state) else 0
+    return FrameSet(
+        np.concatenate([fs.images for fs in sets]),
+        np.concatenate([fs.labels for fs in sets]),
+        np.concatenate(states),
+        np.concatenate([fs.camera for fs in sets]),
+        np.concatenate([fs.source for fs in sets]),
+        captions,
+        sets[0].root,
+    )
 
 
 def load_frames(

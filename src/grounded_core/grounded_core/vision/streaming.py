@@ -139,9 +139,7 @@ class StreamingCaptioner:
         else:  # cameras of different sizes: score one by one
             scores = np.concatenate([self.captioner.score(f, self.captions) for f in frames])
         fused = fuse_scores(scores, self.captioner.fusion, axis=0) if len(frames) > 1 else scores[0]
-        thresholds = np.array(
-            [self.captioner.threshold_map().get(c, self.captioner.gamma) for c in self.captions]
-        )
+        thresholds = self.captioner.thresholds_for(self.captions)
         raw = fused >= thresholds
         self._history.append(raw)
         if len(self._history) < self.debounce:

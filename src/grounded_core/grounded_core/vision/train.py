@@ -1,8 +1,9 @@
 """In-domain contrastive training of the captioner (MISSION B2).
 
 Data: frames rendered by the tabletop world (random and scripted-expert states, every
-enabled camera), each labelled with the set of captions true in its state. The
-validation split is rendered with another seed, i.e. from unseen episodes.
+enabled camera) plus stack-then-clutter states (:mod:`.relations`: more and more varied
+"X on Y" positives), each labelled with the set of captions true in its state. The
+validation splits are rendered with another seed, i.e. from unseen episodes.
 
 Loss — pairwise sigmoid (SigLIP-style), generalised to several true captions per
 frame. Every (frame, caption) pair of the batch x caption set is a binary problem::
@@ -46,7 +47,7 @@ from .checkpoint import (
     save_captioner_checkpoint,
 )
 from .config import CALIBRATION_FIELDS, CaptionerConfig, default_captions
-from .data import FrameSet, load_frames, render_dataset
+from .data import FrameSet, concat_frames, load_frames, render_dataset
 from .models import ImagePreprocessor, create_model, load_local_dir
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "calibrate_thresholds",
     "pairwise_sigmoid_loss",
     "prepare_data",
+    "prepare_datasets",
     "train_captioner",
 ]
 
@@ -97,7 +99,7 @@ def calibrate_thresholds(
     scores: np.ndarray,
     labels: np.ndarray,
     *,
-    target_precision: float = 0.97,
+    target_precision: float = 0.95,
     min_threshold: float = 0.5,
     fallback: float = 0.8,
 ) -> tuple[np.ndarray, list[dict]]:
@@ -189,6 +191,58 @@ def prepare_data(
     return train, val
 
 
+def relation_dirs(config: CaptionerConfig, data_dir: str | Path) -> tuple[Path | None, Path | None]:
+    """Folders of the stack-then-clutter train/validation additions (None when off)."""
+    data_dir = Path(data_dir)
+    steps = config.clutter_steps
+    train = (
+        data_dir / f"relations-s{config.train_seed}-n{config.n_train_relations}-c{steps}"
+        if config.n_train_relations
+        else None
+    )
+    val = (
+        data_dir / f"relations-s{config.val_seed}-n{config.n_val_relations}-c{steps}"
+        if config.n_val_relations
+        else None
+    )
+    return train, val
+
+
+def prepare_datasets(
+    config: CaptionerConfig, data_dir: str | Path, progress: bool = True
+) -> tuple[list[Path], list[Path]]:
+    """Every dataset folder of ``config``: ``([train, +relations], [val, +relations])``.
+
+    The tabletop splits (:func:`prepare_data`) plus, when ``n_*_relations`` > 0, the
+    relation-rich stack-then-clutter states of :mod:`~grounded_core.vision.relations`
+    rendered with the same seeds (train and validation stay unseen episodes).
+    """
+    from .relations import render_relation_dataset
+
+    train, val = prepare_data(config, data_dir, progress=progress)
+    train_sets, val_sets = [train], [val]
+    cameras = list(config.cameras) or None
+    for seed, n, folder, sets in zip(
+        (config.train_seed, config.val_seed),
+        (config.n_train_relations, config.n_val_relations),
+        relation_dirs(config, data_dir),
+        (train_sets, val_sets),
+    ):
+        if folder is not None:
+            sets.append(
+                render_relation_dataset(
+                    folder,
+                    n,
+                    seed=seed,
+                    world=config.world,
+                    clutter_steps=config.clutter_steps,
+                    cameras=cameras,
+                    progress=progress,
+                )
+            )
+    return train_sets, val_sets
+
+
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for name, param in model.named_parameters():
@@ -230,6 +284,8 @@ def _shift_batch(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 
 
 def _as_frames(data, captions, cameras) -> FrameSet:
+    if isinstance(data, (list, tuple)):
+        return concat_frames(*(_as_frames(d, captions, cameras) for d in data))
     if isinstance(data, FrameSet):
         if list(data.captions) != list(captions):
             idx = [data.captions.index(c) for c in captions]
@@ -277,9 +333,10 @@ def train_captioner(
 ) -> TrainResult:
     """Train (or resume, or return the cached result of) a captioner run in ``run_dir``.
 
-    ``train_data``/``val_data``: a :class:`FrameSet`, a dataset folder, or ``None`` to
-    render them with the tabletop world into ``run_dir/data`` (sizes and seeds from
-    ``config``).
+    ``train_data``/``val_data``: a :class:`FrameSet`, a dataset folder, a list of those
+    (concatenated), or ``None`` to render them into ``run_dir/data``: the tabletop
+    splits plus the stack-then-clutter ones (:func:`prepare_datasets`; sizes and seeds
+    from ``config``).
     """
     run_dir = Path(run_dir)
     manager = checkpoint_manager(run_dir)
@@ -324,7 +381,7 @@ def _train(
     config, run_dir, manager, captions, latest, train_data, val_data, progress, log
 ) -> TrainResult:
     if train_data is None or val_data is None:
-        train_dir, val_dir = prepare_data(config, run_dir / "data", progress=progress)
+        train_dir, val_dir = prepare_datasets(config, run_dir / "data", progress=progress)
         train_data = train_data if train_data is not None else train_dir
         val_data = val_data if val_data is not None else val_dir
     train = _as_frames(train_data, captions, config.cameras)
@@ -548,8 +605,11 @@ def calibrate_checkpoint(
     base = CaptionerConfig.from_dict(stored, source=str(checkpoint))
     config = base.with_overrides(**changes)
     if val_data is None:
-        run_dir = checkpoint.parent.parent
-        val_data = run_dir / "data" / f"val-s{config.val_seed}-n{config.n_val}"
+        data_dir = checkpoint.parent.parent / "data"
+        val_data = [data_dir / f"val-s{config.val_seed}-n{config.n_val}"]
+        relations = relation_dirs(config, data_dir)[1]
+        if relations is not None:
+            val_data.append(relations)
     captions = list(info["captions"])
     val = _as_frames(val_data, captions, config.cameras)
     thresholds, val_metrics = calibrate_on_validation(model, tokenizer, captions, val, config)
