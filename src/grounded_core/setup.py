@@ -22,6 +22,7 @@ setup(
             "grounded-babyai = grounded_core.babyai_text.cli:main",
             "grounded-glam = grounded_core.learning.glam_cli:main",
             "grounded-clip = grounded_core.vision.cli:main",
+            "grounded-collect-infer = grounded_core.learning.collect_infer:main",
             "grounded-demo-videos = grounded_core.tabletop.demo_videos:main",
         ]
     },

@@ -214,10 +214,10 @@ def test_unknown_attribute_points_at_its_line(tmp_path):
 
 def test_unknown_substitution_is_an_error_with_line(tmp_path):
     error = parse_error(
-        tmp_path, "launch:\n  - arg: {name: a}\n  - let: {name: b, value: $(eval 1)}\n"
+        tmp_path, "launch:\n  - arg: {name: a}\n  - let: {name: b, value: $(command ls)}\n"
     )
     assert error.line == 3
-    assert "unsupported substitution '$(eval)'" in error.message
+    assert "unsupported substitution '$(command)'" in error.message
 
 
 def test_wrong_substitution_arity_is_an_error(tmp_path):

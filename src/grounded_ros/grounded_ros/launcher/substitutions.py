@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .errors import SubstitutionError
+from .safe_eval import safe_eval
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ SUPPORTED: dict[str, _Spec] = {
     "filename": _Spec(0, 0, "$(filename)"),
     "find-pkg-share": _Spec(1, 1, "$(find-pkg-share PACKAGE)"),
     "find-pkg-prefix": _Spec(1, 1, "$(find-pkg-prefix PACKAGE)"),
+    "eval": _Spec(1, 1, "$(eval 'EXPRESSION')"),
 }
 
 
@@ -271,6 +273,8 @@ def _perform_one(substitution: Substitution, context: Context) -> str:
         return context.package_prefix(args[0])
     if name == "find-pkg-share":
         return os.path.join(context.package_prefix(args[0]), "share", args[0])
+    if name == "eval":
+        return safe_eval(args[0])
     # parse_text() only lets SUPPORTED names through, so this is a programming error.
     raise SubstitutionError(f"unsupported substitution '$({name})'")
 

@@ -1,0 +1,242 @@
+"""Collect & Infer experiments (MISSION B6 uses 1-3, B7): one run per invocation, then a report.
+
+Runs (each writes ``bench/results/collect_infer_runs/<name>.json`` as soon as it
+finishes, so a budget cut loses only the run in progress):
+
+* ``curve``: one task, one reward mode (``curriculum`` = sub-goal + env
+  rewards, ``env`` = env reward only, the baseline), one seed: success of the
+  greedy policy vs collection primitive steps.
+* ``sequence``: tasks learnt one after the other with weights re-initialised
+  per task, with or without seeding each task's buffer from the lifelong buffer.
+* ``schedule``: the skill scheduler with a trained policy (loaded from a curve
+  run's checkpoint) over evaluation seeds per instruction.
+
+``--report`` aggregates every run file into ``bench/results/collect_infer.json``,
+``.md`` and ``.png``. The judge (``truth`` = simulator-truth captions,
+``captioner`` = the CLIP captioner) is recorded per run and shown in the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO_ROOT, RESULTS_DIR, git_commit, machine_info
+
+from grounded_core.learning.collect_infer import (
+    CollectInfer,
+    CollectInferConfig,
+    load_collect_infer_config,
+)
+
+RUNS_DIR = RESULTS_DIR / "collect_infer_runs"
+WORK_DIR = REPO_ROOT / "runs" / "bench_collect_infer"
+#: Evaluation episodes are cut at this many times the optimal length.
+EVAL_FACTOR = 3
+#: Random-policy primitive steps per reward from bench/results/tabletop.md.
+SPARSENESS = {"grasp_red": 57.1, "stack_red_on_blue": 2244.0, "stack_all": 90232.0}
+
+
+def _config(args, **changes) -> CollectInferConfig:
+    config = load_collect_infer_config(REPO_ROOT / "config" / "collect_infer.yaml")
+    return config.replace(
+        judge=args.judge,
+        seed=args.seed,
+        max_prefix=args.max_prefix,
+        task_max_prefix=args.task_prefix,
+        **changes,
+    )
+
+
+def _suffix(args) -> str:
+    suffix = f"-{args.judge}-s{args.seed}" + (f"-p{args.max_prefix}" if args.max_prefix else "")
+    return suffix + (f"t{args.task_prefix}" if args.task_prefix else "")
+
+
+def _eval_limit(task: str) -> int:
+    optimal = {"grasp": 1, "stack": 2}.get(task.split("_")[0], 4)
+    if task == "stack_all":
+        optimal = 4
+    return EVAL_FACTOR * optimal
+
+
+def _save_run(name: str, payload: dict) -> Path:
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RUNS_DIR / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _meta(args) -> dict:
+    return {
+        "commit": git_commit(),
+        "machine": machine_info(("torch", "pybullet", "numpy")),
+        "load_average_end": list(os.getloadavg()),
+        "judge": args.judge,
+        "captioner_checkpoint": os.environ.get("GROUNDED_CAPTIONER")
+        if args.judge == "captioner"
+        else None,
+        "seed": args.seed,
+    }
+
+
+def run_curve(args) -> None:
+    name = f"curve-{args.task}-{args.mode}{_suffix(args)}"
+    config = _config(
+        args,
+        reward_mode=args.mode,
+        max_env_steps=args.budget,
+        eval_max_steps=_eval_limit(args.task),
+        reuse_lifelong=False,
+    )
+    load_start = list(os.getloadavg())
+    with CollectInfer(config, WORK_DIR / name, progress=False) as ci:
+        report = ci.run_task(args.task)
+    payload = {"kind": "curve", "name": name, "task": args.task, "mode": args.mode}
+    payload.update(_meta(args))
+    payload["load_average_start"] = load_start
+    payload["config"] = config.to_dict()
+    payload["report"] = report.to_dict()
+    print(f"{name}: steps_to_target {report.steps_to_target} final {report.final_success}")
+    _save_run(name, payload)
+
+
+def run_sequence(args) -> None:
+    tasks = args.tasks.split(",")
+    reuse = args.reuse == "yes"
+    name = f"sequence-{'reuse' if reuse else 'noreuse'}{_suffix(args)}"
+    config = _config(
+        args,
+        reward_mode="curriculum",
+        max_env_steps=args.budget,
+        eval_max_steps=_eval_limit(tasks[0]),
+        reuse_lifelong=reuse,
+        reinit_per_task=True,
+    )
+    load_start = list(os.getloadavg())
+    with CollectInfer(config, WORK_DIR / name, progress=False) as ci:
+        reports = ci.run_sequence(tasks)
+    payload = {"kind": "sequence", "name": name, "tasks": tasks, "reuse": reuse}
+    payload.update(_meta(args))
+    payload["load_average_start"] = load_start
+    payload["config"] = config.to_dict()
+    payload["reports"] = [r.to_dict() for r in reports]
+    _save_run(name, payload)
+
+
+def run_schedule(args) -> None:
+    from grounded_core.learning.actor import Actor
+    from grounded_core.learning.judges import make_judge
+    from grounded_core.learning.plans import ReferencePlanSource
+    from grounded_core.policy.io import load_policy
+    from grounded_core.policy.scheduler import SkillScheduler
+    from grounded_core.tabletop.captions import caption_list
+    from grounded_core.tabletop.tasks import build_tasks
+    from grounded_core.tabletop.world_config import load_world_config
+
+    world = load_world_config("tabletop")
+    planner = ReferencePlanSource(world)
+    judge = make_judge(args.judge, world.tolerances, ("front_left", "front_right"))
+    tasks = build_tasks(world)
+    rows = []
+    for item in args.policies.split(";"):
+        what, checkpoint_dir = item.split("=")
+        task = tasks.get(what)
+        instruction = task.instruction if task is not None else what
+        policy, manifest = load_policy(Path(checkpoint_dir))
+        actor = Actor(
+            0, world, policy, judge, caption_list(world.object_names), judge_cameras(judge)
+        )
+        scheduler = SkillScheduler(actor, debounce=args.debounce, steps_per_subgoal=args.steps)
+        plan = planner.plan(instruction)
+        reports = [
+            scheduler.run(plan, seed=100_000 + i, instruction=instruction, task=task)
+            for i in range(args.episodes)
+        ]
+        actor.close()
+        failures = {}
+        for r in reports:
+            if not r.success:
+                failures[r.failed_subgoal] = failures.get(r.failed_subgoal, 0) + 1
+        rows.append(
+            {
+                "instruction": instruction,
+                "task": task.name if task is not None else None,
+                "policy": str(checkpoint_dir),
+                "policy_version": manifest["policy"]["version"],
+                "plan": plan,
+                "episodes": len(reports),
+                "success": float(np.mean([r.success for r in reports])),
+                "env_success": float(np.mean([bool(r.env_success) for r in reports]))
+                if task is not None
+                else None,
+                "mean_steps": float(np.mean([r.total_steps for r in reports])),
+                "failures_by_subgoal": failures,
+                "example_failure": next((r.summary() for r in reports if not r.success), None),
+            }
+        )
+        print(rows[-1]["instruction"], rows[-1]["success"])
+    payload = {"kind": "schedule", "name": f"schedule-{args.judge}", "rows": rows}
+    payload.update(_meta(args))
+    payload["debounce"] = args.debounce
+    payload["steps_per_subgoal"] = args.steps
+    _save_run(f"schedule-{args.judge}", payload)
+
+
+def judge_cameras(judge) -> tuple[str, ...]:
+    return tuple(getattr(judge, "cameras", ()))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["curve", "sequence", "schedule", "report"])
+    parser.add_argument("--task", default="stack_red_on_blue")
+    parser.add_argument(
+        "--tasks", default="stack_red_on_blue,stack_blue_on_green,stack_green_on_red"
+    )
+    parser.add_argument("--mode", default="curriculum", choices=["curriculum", "env"])
+    parser.add_argument("--reuse", default="yes", choices=["yes", "no"])
+    parser.add_argument("--judge", default="truth", choices=["truth", "captioner"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget", type=int, default=2000)
+    parser.add_argument(
+        "--max-prefix", type=int, default=None, help="keep the last N steps of a prefix"
+    )
+    parser.add_argument(
+        "--task-prefix", type=int, default=None, help="env-reward labels keep the last N steps"
+    )
+    parser.add_argument(
+        "--policies", default="", help="task or instruction=checkpoint_dir;... (schedule)"
+    )
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--debounce", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=4, help="step budget per sub-goal")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    start = time.time()
+    if args.kind == "curve":
+        run_curve(args)
+    elif args.kind == "sequence":
+        run_sequence(args)
+    elif args.kind == "schedule":
+        run_schedule(args)
+    else:
+        from collect_infer_report import write_report
+
+        write_report()
+    print(f"done in {time.time() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
