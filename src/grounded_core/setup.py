@@ -23,6 +23,7 @@ setup(
             "grounded-glam = grounded_core.learning.glam_cli:main",
             "grounded-clip = grounded_core.vision.cli:main",
             "grounded-collect-infer = grounded_core.learning.collect_infer:main",
+            "grounded-plan = grounded_core.llm.planner_cli:main",
             "grounded-demo-videos = grounded_core.tabletop.demo_videos:main",
         ]
     },

@@ -20,6 +20,7 @@ NODES = {
     "object_tracker": "grounded_ros.nodes.object_tracker",
     "demo_observer": "grounded_ros.nodes.demo_observer",
     "captioner": "grounded_ros.nodes.captioner",
+    "planner": "grounded_ros.nodes.planner",
     "policy": "grounded_ros.nodes.policy",
     "collect_infer_trainer": "grounded_ros.nodes.collect_infer_trainer",
 }

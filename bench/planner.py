@@ -1,0 +1,307 @@
+"""Accuracy of the LLM planner (MISSION B3) on the instruction set, per category.
+
+For every model (default: SmolLM2-135M-Instruct, then the embedded random tiny-llama
+and tiny-t5 as a sanity baseline -- they should be near chance) and every instruction
+of ``config/planner_instructions.yaml``, the constrained planner (``search=plan``)
+computes, for each of the 21 executable plans, the exact sum of its tokens'
+log-probabilities given the few-shot prompt with the instruction (``logp``) and with
+the prompt's null instruction (``null_logp``), and its token count
+(:meth:`grounded_core.llm.planner.Planner.raw_scores`). The scoring rules the planner
+offers are then compared on the same numbers:
+
+* ``sum``       -- log p(plan | prompt)                    (length_norm=none, calibration=none)
+* ``mean``      -- the same per token                      (length_norm=mean, calibration=none)
+* ``pmi``       -- logp - null_logp                        (length_norm=none, calibration=pmi)
+* ``pmi_mean``  -- (logp - null_logp) per token            (length_norm=mean, calibration=pmi)
+* ``channel``   -- log p(instruction | plan), the instruction scored after each
+  candidate plan in plan-first examples               (scoring=channel)
+
+(tests/core/test_planner.py checks that the planner's scores equal these definitions.)
+A plan is correct when it equals one of the hand-written expected plans. Targets: 100%
+on the canonical (templated) instructions, >= 90% on the paraphrases. ``--free`` also
+runs SmolLM2 in free-generation mode (parse + validate; invalid text counts as wrong);
+``--channel`` adds the channel rule (2-3x slower).
+
+    python bench/planner.py                      # all models
+    python bench/planner.py --models smollm2-135m-instruct --free
+
+Writes ``bench/results/planner.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+if importlib.util.find_spec("grounded_core") is None:
+    sys.path.insert(0, str(ROOT / "src" / "grounded_core"))
+
+import torch  # noqa: E402
+from common import RESULTS_DIR, git_commit, machine_info, write_results  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from grounded_core.llm.planner import Planner  # noqa: E402
+from grounded_core.llm.planner_config import PlannerConfig, load_planner_config  # noqa: E402
+from grounded_core.llm.planner_errors import PlannerError  # noqa: E402
+from grounded_core.llm.planner_eval import (  # noqa: E402
+    CANONICAL_CATEGORIES,
+    load_instruction_set,
+    summarize,
+)
+from grounded_core.llm.planner_prompt import load_prompt_config  # noqa: E402
+
+RULES = {
+    "sum": lambda r, i: r["logp"][i],
+    "mean": lambda r, i: r["logp"][i] / r["tokens"][i],
+    "pmi": lambda r, i: r["logp"][i] - r["null_logp"][i],
+    "pmi_mean": lambda r, i: (r["logp"][i] - r["null_logp"][i]) / r["tokens"][i],
+    "channel": lambda r, i: r["channel_logp"][i],
+}
+#: (scoring, length_norm, calibration) of each rule, for the config file.
+RULE_SETTINGS = {
+    "sum": ("direct", "none", "none"),
+    "mean": ("direct", "mean", "none"),
+    "pmi": ("direct", "none", "pmi"),
+    "pmi_mean": ("direct", "mean", "pmi"),
+    "channel": ("channel", "none", "none"),
+}
+TARGETS = {"canonical": 1.0, "paraphrase": 0.9}
+
+
+def short(goal: str) -> str:
+    """Compact display of a caption: "grasp red" / "red on blue"."""
+    goal = goal.replace("The robot is grasping the ", "grasp ").replace(" object", "")
+    return goal.replace("The ", "").replace(" is on top of the ", " on ")
+
+
+def example_texts(prompt_file: Path) -> set[str]:
+    return {e.instruction for e in load_prompt_config(prompt_file).examples}
+
+
+def run_model(name: str, config: PlannerConfig, cases, channel: bool) -> dict:
+    t0 = time.perf_counter()
+    planner = Planner.load(config.replace(model=name, search="plan", mode="constrained"))
+    load_s = time.perf_counter() - t0
+    raws, times = [], []
+    for case in tqdm(cases, desc=name, unit="instr"):
+        t = time.perf_counter()
+        raws.append(planner.raw_scores(case.text, channel=channel))
+        times.append(time.perf_counter() - t)
+    rules = {}
+    for rule, score in RULES.items():
+        if rule == "channel" and not channel:
+            continue
+        items = []
+        for case, raw in zip(cases, raws):
+            best = max(range(len(raw["plans"])), key=lambda i: (score(raw, i), -i))
+            plan = raw["plans"][best]
+            items.append(
+                {
+                    "text": case.text,
+                    "category": case.category,
+                    "plan": plan,
+                    "correct": tuple(plan) in case.expected,
+                    "error": "",
+                }
+            )
+        rules[rule] = {"items": items, **summarize(items)}
+    return {
+        "model": name,
+        "prompt_format": planner.prompt.format,
+        "load_s": load_s,
+        "seconds_per_instruction": sum(times) / len(times),
+        "rules": rules,
+        # Candidate plans once (same order in every raw entry), then the numbers.
+        "plans": raws[0]["plans"],
+        "raw": [
+            {"text": c.text, **{k: v for k, v in r.items() if k != "plans"}}
+            for c, r in zip(cases, raws)
+        ],
+    }
+
+
+def run_free(name: str, config: PlannerConfig, cases) -> dict:
+    planner = Planner.load(config.replace(model=name, mode="free"))
+    items, times = [], []
+    for case in tqdm(cases, desc=f"{name} free", unit="instr"):
+        t = time.perf_counter()
+        try:
+            result = planner.plan(case.text)
+            plan, raw, error = result.sub_goals, result.raw_output, ""
+        except PlannerError as exc:
+            plan, raw, error = [], getattr(exc, "raw_text", ""), str(exc)
+        times.append(time.perf_counter() - t)
+        items.append(
+            {
+                "text": case.text,
+                "category": case.category,
+                "plan": plan,
+                "correct": tuple(plan) in case.expected,
+                "error": error,
+                "raw_output": raw,
+            }
+        )
+    valid = sum(1 for i in items if not i["error"])
+    return {
+        "model": name,
+        "valid_plans": valid,
+        "n": len(items),
+        "seconds_per_instruction": sum(times) / len(times),
+        "items": items,
+        **summarize(items),
+    }
+
+
+def pct(tally: dict) -> str:
+    return f"{100 * tally['accuracy']:.0f}% ({tally['correct']}/{tally['n']})"
+
+
+def markdown(payload: dict) -> str:
+    categories = [*CANONICAL_CATEGORIES, "paraphrase"]
+    chosen = payload["default_rule"]
+    lines = [
+        "# LLM planner accuracy (MISSION B3)",
+        "",
+        f"Instruction set: `{payload['instruction_file']}` ({payload['n_instructions']} "
+        f"instructions); prompt: `{payload['prompt_file']}` (2 worked examples). "
+        "Constrained mode, `search=plan`: the best of the 21 executable plans under each "
+        "scoring rule (see bench/planner.py). Targets: canonical 100%, paraphrases >= 90%.",
+        f"Machine: {payload['machine']['cpu_model']}, load average "
+        f"{payload['load_average']}, torch threads {payload['torch_threads']}.",
+        "",
+        "| model | rule | " + " | ".join(categories) + " | canonical | s/instr |",
+        "|---|---|" + "---|" * (len(categories) + 2),
+    ]
+    for run in payload["runs"]:
+        for rule, res in run["rules"].items():
+            cells = [
+                pct(res["categories"][c]) if c in res["categories"] else "-" for c in categories
+            ]
+            mark = (
+                " **(default)**" if rule == chosen and run["model"] == payload["main_model"] else ""
+            )
+            lines.append(
+                f"| {run['model']} | {rule}{mark} | "
+                + " | ".join(cells)
+                + f" | {pct(res['canonical'])} | {run['seconds_per_instruction']:.1f} |"
+            )
+    for free in payload.get("free", []):
+        cells = [pct(free["categories"][c]) if c in free["categories"] else "-" for c in categories]
+        lines.append(
+            f"| {free['model']} | free generation ({free['valid_plans']}/{free['n']} valid) | "
+            + " | ".join(cells)
+            + f" | {pct(free['canonical'])} | {free['seconds_per_instruction']:.1f} |"
+        )
+    main = next((r for r in payload["runs"] if r["model"] == payload["main_model"]), None)
+    if main is not None and chosen in main["rules"]:
+        res = main["rules"][chosen]
+        para = res["categories"].get("paraphrase")
+        lines += [
+            "",
+            f"## {payload['main_model']}, rule `{chosen}` (config/planner.yaml)",
+            "",
+            f"- canonical: {pct(res['canonical'])} (target 100%: "
+            f"{'met' if res['canonical']['accuracy'] >= TARGETS['canonical'] else 'MISSED'})",
+        ]
+        if para:
+            met = "met" if para["accuracy"] >= TARGETS["paraphrase"] else "MISSED"
+            lines.append(f"- paraphrases: {pct(para)} (target >= 90%: {met})")
+        wrong = [i for i in res["items"] if not i["correct"]]
+        if wrong:
+            lines += ["", "Wrong plans:", ""]
+            for item in wrong:
+                flag = (
+                    " (worked example in the prompt)"
+                    if item["text"] in payload["in_prompt"]
+                    else ""
+                )
+                lines.append(
+                    f'- [{item["category"]}] "{item["text"]}"{flag} -> '
+                    + ", ".join(short(g) for g in item["plan"])
+                )
+    lines += ["", "Instructions that are also worked examples of the prompt: "]
+    lines += [f'- "{t}"' for t in sorted(payload["in_prompt"])] or ["- none"]
+    return "\n".join(lines)
+
+
+def default_rule_of(config: PlannerConfig) -> str:
+    """The rule of RULES that ``config`` plans with."""
+    wanted = (config.scoring, config.length_norm, config.calibration)
+    if config.scoring == "channel":
+        wanted = ("channel", "none", "none")
+    return next(r for r, s in RULE_SETTINGS.items() if s == wanted)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--models", nargs="+", default=["smollm2-135m-instruct", "tiny-llama", "tiny-t5"]
+    )
+    parser.add_argument("--config", default=str(ROOT / "config" / "planner.yaml"))
+    parser.add_argument(
+        "--instructions", default=str(ROOT / "config" / "planner_instructions.yaml")
+    )
+    parser.add_argument("--free", action="store_true", help="also SmolLM2 free generation")
+    parser.add_argument(
+        "--channel", action="store_true", help="also channel scoring (about 2-3x slower)"
+    )
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=0, help="first N instructions (0 = all)")
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="rewrite the .md from the existing .json (default rule from --config)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = load_planner_config(args.config)
+    if args.rerender:
+        payload = json.loads((RESULTS_DIR / "planner.json").read_text())
+        payload["default_rule"] = default_rule_of(config)
+        write_results("planner", payload, markdown(payload))
+        print(markdown(payload))
+        return
+    prompt_file = Path(config.prompt_file or ROOT / "config" / "planner_prompt.yaml")
+    default_rule = default_rule_of(config)
+    load_before = os.getloadavg()
+    runs, cases = [], None
+    for name in args.models:
+        if cases is None:
+            planner_space = Planner.load(config.replace(model="tiny-llama")).space
+            cases = load_instruction_set(args.instructions, planner_space)
+            if args.limit:
+                cases = cases[: args.limit]
+        runs.append(run_model(name, config, cases, args.channel))
+    free = [run_free(args.models[0], config, cases)] if args.free else []
+    payload = {
+        "benchmark": "planner",
+        "commit": git_commit(),
+        "machine": machine_info(("torch", "transformers")),
+        "load_average": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "torch_threads": args.threads,
+        "instruction_file": os.path.relpath(args.instructions, ROOT),
+        "prompt_file": os.path.relpath(prompt_file, ROOT),
+        "n_instructions": len(cases),
+        "main_model": args.models[0],
+        "default_rule": default_rule,
+        "rule_settings": RULE_SETTINGS,
+        "targets": TARGETS,
+        "in_prompt": sorted(example_texts(prompt_file) & {c.text for c in cases}),
+        "runs": runs,
+        "free": free,
+    }
+    json_path, md_path = write_results("planner", payload, markdown(payload))
+    print(markdown(payload))
+    print(f"wrote {json_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()

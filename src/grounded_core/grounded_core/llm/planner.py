@@ -1,0 +1,359 @@
+"""The LLM planner of MISSION B3: an instruction -> sub-goals in the caption vocabulary.
+
+An instruction-tuned LLM (default: the offline SmolLM2-135M-Instruct; any name
+:func:`~.loading.load_model_and_tokenizer` understands works, e.g. a Flan-T5 hub id or
+a local directory) is prompted with worked examples (:mod:`.planner_prompt`) and the
+instruction. Two modes:
+
+* ``constrained`` (default) -- the answer is always a valid plan. The executable plans
+  over the caption set (:class:`~.planner_space.PlanSpace`: 21 for red/green/blue)
+  are candidate completions, and the one with the highest log-probability under the
+  LLM is chosen, computed exactly (sum of token log-probabilities, end marker
+  included) by :class:`~.scoring.ActionScorer`, which runs the prompt once and reuses
+  its KV cache (encoder output for T5) for every candidate. ``search="plan"`` scores
+  every whole plan (exact argmax); ``search="greedy"`` builds the plan sub-goal by
+  sub-goal, each step choosing among the executable next sub-goals and the end
+  marker (for caption sets too large to enumerate). Scoring rules (compared in
+  ``bench/planner.py``): ``length_norm="mean"`` divides a candidate's log-probability
+  by its token count; ``calibration="pmi"`` subtracts its log-probability under the
+  prompt's null instruction (cached: it does not depend on the instruction);
+  ``scoring="channel"`` instead scores the instruction given each plan
+  (:mod:`.planner_channel`, ``search="plan"`` only).
+* ``free`` -- greedy generation, then :func:`~.planner_parse.parse_plan_text`;
+  text that is not a valid plan raises :class:`~.planner_errors.InvalidPlanError`
+  with the raw text, never a repaired plan. For larger models.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .planner_channel import channel_log_probs
+from .planner_config import PlannerConfig, default_prompt_file
+from .planner_errors import PlanCanceledError, PlannerConfigError, PlannerError
+from .planner_parse import parse_plan_text
+from .planner_prompt import PromptConfig, RenderedPrompt, load_prompt_config
+from .planner_space import PlanSpace
+from .scoring import ActionScorer
+
+__all__ = ["MAX_INSTRUCTION_CHARS", "PlanResult", "Planner", "check_instruction"]
+
+#: Longest instruction accepted (characters).
+MAX_INSTRUCTION_CHARS = 500
+
+Progress = Callable[[str, list[str]], None]
+
+
+def check_instruction(instruction) -> str:
+    """The instruction with its whitespace collapsed; ``PlannerError`` if unusable."""
+    if not isinstance(instruction, str):
+        raise PlannerError(f"the instruction must be a string, got {type(instruction).__name__}")
+    text = " ".join(instruction.split())
+    if not text:
+        raise PlannerError("the instruction is empty")
+    if len(text) > MAX_INSTRUCTION_CHARS:
+        raise PlannerError(
+            f"the instruction has {len(text)} characters; at most {MAX_INSTRUCTION_CHARS}"
+        )
+    if not re.search(r"\w", text):
+        raise PlannerError(f"the instruction {text!r} contains no word")
+    return text
+
+
+@dataclass
+class PlanResult:
+    """A plan and how it was made."""
+
+    instruction: str
+    sub_goals: list[str]
+    mode: str
+    model: str
+    raw_output: str = ""  # free mode: the generated text
+    score: float | None = None  # constrained: the chosen plan's (normalised) score
+    ranking: list[tuple[list[str], float]] = field(default_factory=list)  # best first
+
+
+class Planner:
+    """Instruction -> plan; see the module docstring.
+
+    Args:
+        scorer: an :class:`ActionScorer` (its model and tokenizer are used).
+        prompt: the few-shot prompt config.
+        captions: the caption set.
+        mode, search, scoring, length_norm, calibration, plans_per_batch,
+            max_new_tokens, max_plans: see
+            :class:`~.planner_config.PlannerConfig`.
+        model_name: reported in results.
+    """
+
+    def __init__(
+        self,
+        scorer: ActionScorer,
+        prompt: PromptConfig,
+        captions: Sequence[str],
+        *,
+        mode: str = "constrained",
+        search: str = "plan",
+        scoring: str = "direct",
+        length_norm: str = "none",
+        calibration: str = "none",
+        plans_per_batch: int = 64,
+        max_new_tokens: int = 96,
+        max_plans: int = 5000,
+        model_name: str = "",
+    ):
+        settings = PlannerConfig(
+            model=model_name or "model",
+            mode=mode,
+            search=search,
+            scoring=scoring,
+            length_norm=length_norm,
+            calibration=calibration,
+            plans_per_batch=plans_per_batch,
+            max_new_tokens=max_new_tokens,
+            max_plans=max_plans,
+        )
+        self.settings = settings
+        self.scorer = scorer
+        self.model_name = model_name or type(scorer.model).__name__
+        try:
+            self.space = PlanSpace(captions)
+        except ValueError as exc:
+            raise PlannerConfigError(str(exc)) from exc
+        plannable = [c for c in self.space.captions if c in self.space.parsed]
+        self.prompt = RenderedPrompt.build(prompt, scorer.tokenizer, plannable)
+        for i, example in enumerate(prompt.examples):
+            reason = self.space.check(list(example.plan))
+            if reason is not None:
+                raise PlannerConfigError(
+                    f"{prompt.source}: example {i + 1} ({example.instruction!r}) is not an "
+                    f"executable plan over the caption set: {reason}"
+                )
+        self._null_cache: dict[tuple[str, str], float] = {}
+        self.plans: list[tuple[str, ...]] = []
+        if mode == "constrained" and search == "plan":
+            self.plans = self.space.enumerate()
+            if len(self.plans) > max_plans:
+                raise PlannerConfigError(
+                    f"the caption set allows {len(self.plans)} plans (> max_plans={max_plans}); "
+                    "use search=greedy"
+                )
+
+    @property
+    def mode(self) -> str:
+        return self.settings.mode
+
+    @classmethod
+    def load(cls, config: PlannerConfig | None = None, **overrides) -> Planner:
+        """Load the model, prompt and caption set named by ``config`` (+ overrides)."""
+        from ..vision.config import CaptionerConfigError, load_caption_set
+
+        config = (config or PlannerConfig()).replace(**overrides)
+        prompt_path = Path(config.prompt_file) if config.prompt_file else default_prompt_file()
+        prompt = load_prompt_config(prompt_path)
+        try:
+            caption_set = load_caption_set(config.caption_file or None)
+        except CaptionerConfigError as exc:
+            raise PlannerConfigError(str(exc)) from exc
+        scorer = ActionScorer.from_pretrained(config.model, value_head=False, device=config.device)
+        return cls(
+            scorer,
+            prompt,
+            caption_set.captions,
+            mode=config.mode,
+            search=config.search,
+            scoring=config.scoring,
+            length_norm=config.length_norm,
+            calibration=config.calibration,
+            plans_per_batch=config.plans_per_batch,
+            max_new_tokens=config.max_new_tokens,
+            max_plans=config.max_plans,
+            model_name=config.model,
+        )
+
+    # --- planning --------------------------------------------------------------------
+
+    def plan(
+        self,
+        instruction: str,
+        *,
+        on_progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> PlanResult:
+        """Plan ``instruction``.
+
+        Args:
+            on_progress: called with (stage, sub-goals so far) as planning proceeds.
+            should_stop: polled between stages; true -> :class:`PlanCanceledError`.
+
+        Raises:
+            PlannerError: empty/unusable instruction; ``InvalidPlanError`` (free mode)
+                when the generated text is not a valid plan; ``PlanCanceledError``.
+        """
+        text = check_instruction(instruction)
+        report = on_progress or (lambda stage, goals: None)
+        stop = should_stop or (lambda: False)
+        if self.mode == "free":
+            return self._free(text, report, stop)
+        if self.settings.search == "greedy":
+            return self._greedy(text, report, stop)
+        _check_stop(stop)
+        report(f"scoring {len(self.plans)} executable plans", [])
+        ranking = self.rank(text, on_progress=report, should_stop=stop)
+        _check_stop(stop)
+        best, score = ranking[0]
+        report("done", list(best))
+        return PlanResult(
+            text, list(best), "constrained", self.model_name, score=score, ranking=ranking
+        )
+
+    def rank(
+        self,
+        instruction: str,
+        *,
+        on_progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[tuple[list[str], float]]:
+        """Every executable plan with its score, best first (constrained, ``search=plan``).
+
+        Plans are scored ``plans_per_batch`` at a time; between batches ``on_progress``
+        gets the best plan so far and ``should_stop`` is polled.
+        """
+        text = check_instruction(instruction)
+        report = on_progress or (lambda stage, goals: None)
+        stop = should_stop or (lambda: False)
+        plans = self.plans or self.space.enumerate()
+        prompt = self.prompt.prompt(text)
+        size = self.settings.plans_per_batch
+        scores: list[float] = []
+        for start in range(0, len(plans), size):
+            _check_stop(stop)
+            chunk = plans[start : start + size]
+            if self.settings.scoring == "channel":
+                scores += self._channel(text, chunk)
+            else:
+                scores += self._score(prompt, [self.prompt.completion(p) for p in chunk])
+            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+            report(f"scored {len(scores)} of {len(plans)} plans", list(plans[best]))
+        order = sorted(range(len(plans)), key=lambda i: (-scores[i], i))
+        return [(list(plans[i]), scores[i]) for i in order]
+
+    def raw_scores(self, instruction: str, *, channel: bool = False) -> dict[str, list]:
+        """Per executable plan: the sum of its tokens' log-probabilities given the
+        instruction's prompt (``logp``) and given the null-instruction prompt
+        (``null_logp``), its token count, and (``channel=True``) the instruction's
+        log-probability given the plan (``channel_logp``) -- every scoring rule derives
+        from these (``bench/planner.py`` compares them)."""
+        text = check_instruction(instruction)
+        plans = self.plans or self.space.enumerate()
+        completions = [self.prompt.completion(p) for p in plans]
+        raw = {
+            "plans": [list(p) for p in plans],
+            "logp": self._log_probs(self.prompt.prompt(text), completions),
+            "null_logp": self._null_log_probs(self.prompt.null_prompt(), completions),
+            "tokens": [len(row) for row in self.scorer.tokenize_actions(completions)],
+        }
+        if channel:
+            raw["channel_logp"] = self._channel(text, plans)
+        return raw
+
+    def _channel(self, text: str, plans: Sequence[Sequence[str]]) -> list[float]:
+        prompt = self.prompt
+        middles = [prompt.channel_middle(p) for p in plans]
+        return channel_log_probs(
+            self.scorer, prompt.channel_prefix(), middles, prompt.channel_target(text)
+        )
+
+    def _log_probs(self, prompt: str, completions: list[str]) -> list[float]:
+        return [float(s) for s in self.scorer.score([prompt], completions)[0].tolist()]
+
+    def _null_log_probs(self, prompt: str, completions: list[str]) -> list[float]:
+        # The null prompt does not depend on the instruction: cache its scores.
+        missing = [c for c in completions if (prompt, c) not in self._null_cache]
+        if missing:
+            for c, value in zip(missing, self._log_probs(prompt, missing)):
+                self._null_cache[(prompt, c)] = value
+        return [self._null_cache[(prompt, c)] for c in completions]
+
+    def _score(self, prompt: str, completions: list[str], null_prompt: str | None = None):
+        """The configured score of each completion after ``prompt``."""
+        scores = self._log_probs(prompt, completions)
+        if self.settings.calibration == "pmi":
+            null_prompt = null_prompt if null_prompt is not None else self.prompt.null_prompt()
+            null = self._null_log_probs(null_prompt, completions)
+            scores = [s - n for s, n in zip(scores, null)]
+        if self.settings.length_norm == "mean":
+            lengths = [len(row) for row in self.scorer.tokenize_actions(completions)]
+            scores = [s / n for s, n in zip(scores, lengths)]
+        return scores
+
+    def _greedy(self, text: str, report: Progress, stop: Callable[[], bool]) -> PlanResult:
+        base = self.prompt.prompt(text)
+        null_base = self.prompt.null_prompt()
+        plan: list[str] = []
+        total = 0.0
+        while True:
+            _check_stop(stop)
+            options = self.space.next_sub_goals(plan)
+            if not options:
+                break
+            step = len(plan) + 1
+            report(f"scoring sub-goal {step} ({len(options)} options)", list(plan))
+            sep = "\n" if plan else ""
+            completions = [f"{sep}{step}. {goal}" for goal in options]
+            if plan:
+                completions.append(self.prompt.end_marker)
+            partial = self.prompt.completion(plan, finished=False)
+            scores = self._score(base + partial, completions, null_base + partial)
+            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+            total += scores[best]
+            if best == len(options):  # the end marker
+                break
+            plan.append(options[best])
+        report("done", list(plan))
+        return PlanResult(text, plan, "constrained", self.model_name, score=total)
+
+    def _free(self, text: str, report: Progress, stop: Callable[[], bool]) -> PlanResult:
+        _check_stop(stop)
+        report("generating", [])
+        raw = self.generate(self.prompt.prompt(text))
+        _check_stop(stop)
+        report("parsing", [])
+        plan = parse_plan_text(raw, self.space, self.prompt.end_marker)
+        report("done", list(plan))
+        return PlanResult(text, plan, "free", self.model_name, raw_output=raw)
+
+    def generate(self, prompt: str) -> str:
+        """Greedy continuation of ``prompt`` (up to ``max_new_tokens``), as text."""
+        scorer = self.scorer
+        tokenizer = scorer.tokenizer
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ids = ids.to(scorer.device)
+        end_ids = tokenizer(self.prompt.end_marker, add_special_tokens=False)["input_ids"]
+        stop_id = end_ids[0] if len(end_ids) == 1 else tokenizer.eos_token_id
+        with scorer.acting(), torch.no_grad():
+            out = scorer.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=self.settings.max_new_tokens,
+                do_sample=False,
+                eos_token_id=stop_id,
+                pad_token_id=scorer.pad_token_id,
+            )
+        new = out[0, ids.shape[1] :] if scorer.kind == "causal" else out[0, 1:]
+        raw = tokenizer.decode(new, skip_special_tokens=False)
+        # Padding after the end (seq2seq) is not part of what the model wrote.
+        pad = tokenizer.pad_token or ""
+        if pad and pad != self.prompt.end_marker:
+            raw = raw.replace(pad, "")
+        return raw.strip()
+
+
+def _check_stop(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise PlanCanceledError("planning was canceled")
