@@ -5,10 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export VENV
 
-.PHONY: help install demo test test-all lint format bench-transport colcon clean
+.PHONY: help install demo demo-transport test test-all lint format bench-transport colcon clean
 
 help:
 	@echo "make demo            run the main job on the embedded defaults (installs on demand)"
+	@echo "make demo-transport  the foundation demo: camera + monitor over Fast DDS for 10 s"
 	@echo "make test            run the test suite (installs on demand)"
 	@echo "make test-all        the test suite including tests marked slow"
 	@echo "make lint | format   ruff check / ruff format"
@@ -19,7 +20,10 @@ install:
 	@bash scripts/install.sh
 
 demo: install
-	@bash scripts/demo.sh
+	@bash scripts/demo.sh $(DEMO_ARGS)
+
+demo-transport: install
+	@bash scripts/demo_transport.sh
 
 test: install
 	@bash scripts/test.sh

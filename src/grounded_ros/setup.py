@@ -29,6 +29,7 @@ NODES = {
 TOOLS = {
     "grounded-launch": "grounded_ros.launcher.cli:main",
     "grounded-bag": "grounded_ros.bag.cli:main",
+    "grounded-demo": "grounded_ros.demo.cli:main",
 }
 
 setup(

@@ -62,12 +62,12 @@ def test_launch_file_graph_flows_and_ctrl_c_reaps_everything(tmp_path):
     assert leftovers == [], f"processes left behind: {leftovers}"
 
 
-def test_readme_demo_command_runs_and_reports(tmp_path):
-    """`make demo`'s script: the graph comes up, measures, and ends by itself with 0."""
+def test_transport_demo_command_runs_and_reports(tmp_path):
+    """`make demo-transport`'s script: the graph comes up, measures, and ends by itself with 0."""
     summary = tmp_path / "summary.json"
     env = {**os.environ, "ROS_LOG_DIR": str(tmp_path / "log")}
     run = subprocess.run(
-        ["bash", "scripts/demo.sh", "duration_s:=3", f"summary_file:={summary}"],
+        ["bash", "scripts/demo_transport.sh", "duration_s:=3", f"summary_file:={summary}"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
