@@ -5,11 +5,14 @@ BabyAI-Text episodes (32 envs of MixedTrainLocal acting at random; the prompts o
 3rd decision, so histories are full) x the 6 actions, eval mode, one process, CPU.
 Measured in the same run:
 
-* ``scorer``: :class:`grounded_core.llm.ActionScorer` (each prompt encoded once; the
-  decoder start token once per prompt; only multi-token actions continue, from the
-  cached cross-attention keys/values);
-* ``scorer_padded_encoder``: the same with the encoder run on padded minibatches
-  (``unpadded_encoder=False``), to show what that CPU optimisation buys;
+* ``scorer``: :class:`grounded_core.llm.ActionScorer` as used by default on the CPU:
+  the fused T5 path (``grounded_core.llm.fused_t5``: encoder on packed unpadded
+  tokens, one decoder pass for all (prompt, action) pairs, on the model's own modules);
+* ``scorer_hf``: the same scorer through the Hugging Face forward (``fused=False``:
+  each prompt encoded once, unpadded; the decoder start token once per prompt; only
+  multi-token actions continue, from the cached cross-attention keys/values);
+* ``scorer_hf_padded_encoder``: that with the encoder run on padded minibatches
+  (``unpadded_encoder=False``);
 * ``plain_encode_once``: a plain transformers implementation that encodes each prompt
   once (one padded encoder batch) and runs the decoder on every (prompt, action) pair
   with the encoder output repeated -- what lamorel does with ``pre_encode_inputs``;
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import statistics
 import sys
@@ -159,19 +163,55 @@ def run(args: argparse.Namespace, save: Callable[[dict], None]) -> dict:
     )
     t5 = {
         "scorer": ActionScorer.from_pretrained("tiny-t5", max_batch_tokens=args.max_batch_tokens),
-        "scorer_padded_encoder": ActionScorer.from_pretrained(
-            "tiny-t5", max_batch_tokens=args.max_batch_tokens, unpadded_encoder=False
+        "scorer_hf": ActionScorer.from_pretrained(
+            "tiny-t5", max_batch_tokens=args.max_batch_tokens, fused=False
+        ),
+        "scorer_hf_padded_encoder": ActionScorer.from_pretrained(
+            "tiny-t5",
+            max_batch_tokens=args.max_batch_tokens,
+            unpadded_encoder=False,
+            fused=False,
         ),
     }
     smollm = None
     if not args.skip_smollm:
         smollm = ActionScorer.from_pretrained(SMOLLM2_NAME, max_batch_tokens=args.max_batch_tokens)
-    results: dict = {}
+    # How representative the 32 prompts are: the token counts of every prompt of one
+    # PPO rollout (32 envs x 40 steps of MixedTrainLocal, random actions).
+    rollout = collect_prompts("MixedTrainLocal", 32 * 40, seed=args.seed, num_envs=32)
+    lengths_unsorted = [len(r) for r in t5["scorer"].tokenize_prompts(rollout)]
+    lengths = sorted(lengths_unsorted)
+    results: dict = {
+        "rollout_prompt_tokens": {
+            "n": len(lengths),
+            "min": lengths[0],
+            "median": lengths[len(lengths) // 2],
+            "mean": sum(lengths) / len(lengths),
+            "p90": lengths[int(0.9 * len(lengths))],
+            "max": lengths[-1],
+        }
+    }
+    # The reference setup quotes prompts of ~100-250 tokens: 32 prompts of the
+    # same rollout drawn (seeded) among those in that range, as a second, labelled set.
+    in_range = [p for p, n in zip(rollout, lengths_unsorted) if 100 <= n <= 250]
+    pick = torch.randperm(len(in_range), generator=torch.Generator().manual_seed(args.seed))
+    ref_prompts = [in_range[i] for i in pick[: args.prompts].tolist()]
     for threads in args.threads:
         torch.set_num_threads(threads)
         block = results[f"threads_{threads}"] = {"load_avg_before": list(os.getloadavg())}
         block["tiny_t5"] = _compare(
             f"tiny-t5 threads={threads}", prompts, args, args.repeats, args.naive_repeats, **t5
+        )
+        block["load_avg_after"] = list(os.getloadavg())
+        save(results)
+        block["tiny_t5_100_250"] = _compare(
+            f"tiny-t5 (100-250 tokens) threads={threads}",
+            ref_prompts,
+            args,
+            args.repeats,
+            args.naive_repeats,
+            scorer=t5["scorer"],
+            scorer_hf=t5["scorer_hf"],
         )
         block["load_avg_after"] = list(os.getloadavg())
         save(results)
@@ -191,6 +231,17 @@ def _num(value: float) -> str:
 
 def _markdown(payload: dict) -> str:
     m, s = payload["machine"], payload["settings"]
+    smollm_stamp = next(
+        (
+            b["smollm2_135m"].get("copied_from_run_at")
+            for b in payload["results"].values()
+            if isinstance(b, dict) and "smollm2_135m" in b
+        ),
+        None,
+    )
+    roll = payload["results"].get(
+        "rollout_prompt_tokens", {"n": 0, "min": 0, "max": 0, "median": 0, "mean": 0, "p90": 0}
+    )
     lines = [
         "# GLAM action scoring throughput (MISSION A3)",
         "",
@@ -212,14 +263,22 @@ def _markdown(payload: dict) -> str:
     ]
     loads = []
     for key, block in payload["results"].items():
+        if not key.startswith("threads_"):
+            continue
         threads = key.split("_")[1]
-        for model in ("tiny_t5", "smollm2_135m"):
+        for model in ("tiny_t5", "tiny_t5_100_250", "smollm2_135m"):
             if model not in block:
                 continue
             r = block[model]
             tok = r["prompt_tokens"]
             shape = f"{r['n_prompts']} ({tok['min']}-{tok['max']}, mean {tok['mean']:.0f})"
-            for impl in ("scorer", "scorer_padded_encoder", "plain_encode_once", "naive"):
+            for impl in (
+                "scorer",
+                "scorer_hf",
+                "scorer_hf_padded_encoder",
+                "plain_encode_once",
+                "naive",
+            ):
                 if impl not in r:
                     continue
                 x = r[impl]
@@ -245,7 +304,27 @@ def _markdown(payload: dict) -> str:
         "",
         "Prompt tokens: tiny T5 counts BabyAI-Text word tokens (one per word, digit or "
         "punctuation mark); SmolLM2 counts its BPE tokens. The SmolLM2 rows use the first "
-        f"{s['smollm_prompts']} of the prompts.",
+        f"{s['smollm_prompts']} of the prompts"
+        + (
+            f" (copied from the run at {smollm_stamp}, load average ~15-17 then; this run "
+            "measured the tiny T5 only)"
+            if smollm_stamp
+            else ""
+        )
+        + ". The 32 prompts are the 3rd decision of 32 "
+        "MixedTrainLocal episodes (full 3-observation histories); for comparison, all "
+        f"{roll['n']} prompts of one PPO rollout (32 envs x 40 steps, random actions) have "
+        f"{roll['min']}-{roll['max']} tokens, median {roll['median']}, mean "
+        f"{roll['mean']:.0f}, 90th percentile {roll['p90']}: the benchmark prompts are "
+        "typical of what a rollout scores (the issue's reference setup quotes ~100-250). "
+        "*tiny_t5_100_250*: 32 prompts of that rollout drawn (seeded) among those with "
+        "100-250 tokens, the reference setup's range, scored by the same model.",
+        "",
+        "Implementations: *scorer* = `ActionScorer` as used on the CPU (fused T5 path, "
+        "`grounded_core/llm/fused_t5.py`); *scorer_hf* = the same through the Hugging Face "
+        "forward (`fused=False`), *scorer_hf_padded_encoder* = that with a padded encoder; "
+        "*plain_encode_once* = a plain transformers implementation encoding each prompt "
+        "once; *naive* = one full forward per (prompt, action) pair.",
         "",
         "Produced by `python bench/glam_scoring.py`.",
     ]
@@ -264,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch-tokens", type=int, default=16384)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-smollm", action="store_true")
+    parser.add_argument(
+        "--smollm-from",
+        type=Path,
+        help="with --skip-smollm: copy the SmolLM2 rows of an earlier results JSON (marked)",
+    )
     args = parser.parse_args(argv)
 
     def save(results: dict) -> None:
@@ -271,12 +355,29 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "glam_scoring",
             "machine": machine_info(("torch", "transformers", "tokenizers", "accelerate")),
             "commit": git_commit(),
-            "settings": vars(args),
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "results": results,
         }
         json_path, md_path = write_results("glam_scoring", payload, _markdown(payload))
         print(f"[glam_scoring] wrote {json_path} and {md_path}", flush=True)
 
+    if args.smollm_from is not None:
+        earlier = json.loads(args.smollm_from.read_text())
+        copied = {
+            key: block["smollm2_135m"]
+            for key, block in earlier["results"].items()
+            if isinstance(block, dict) and "smollm2_135m" in block
+        }
+        stamp = earlier["machine"]["date_utc"]
+
+        def save_with_smollm(results: dict, _save=save) -> None:
+            for key, block in copied.items():
+                if key in results:
+                    results[key]["smollm2_135m"] = block | {"copied_from_run_at": stamp}
+            _save(results)
+
+        run(args, save_with_smollm)
+        return 0
     run(args, save)
     return 0
 

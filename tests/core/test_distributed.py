@@ -1,5 +1,6 @@
 """Data-parallel LLM policy over torch.distributed (gloo, 2 CPU processes):
-scores and an update equal to a single process on the same batch (MISSION A5)."""
+scores, values and an update equal to a single process on the same batch (MISSION A5).
+(The whole torchrun training loop is tested in test_glam_distributed.py.)"""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ def _single_process(model_dir: str) -> tuple[torch.Tensor, torch.Tensor, torch.T
     torch.manual_seed(0)
     scorer = ActionScorer.from_pretrained(model_dir, seed=0)
     predicted = scorer.predict(PROMPTS, ACTIONS, with_value=True)
+    predicted.values = scorer.value(PROMPTS)  # what DataParallelPolicy.value must give
     scorer.eval()  # no dropout, so replicas and the reference compute the same thing
     optimizer = torch.optim.SGD(scorer.parameters(), lr=0.1)
     optimizer.zero_grad()
@@ -65,7 +67,18 @@ def _worker(rank: int, world: int, init_file: str, model_dir: str, out_dir: str)
         scorer = ActionScorer.from_pretrained(model_dir, seed=0)
         policy = DataParallelPolicy(scorer)
         predicted = policy.predict(PROMPTS, ACTIONS, with_value=True)
+        values = policy.value(PROMPTS)
+        torch.testing.assert_close(values, predicted.values, atol=1e-5, rtol=1e-5)
+        predicted.values = values
         scorer.eval()
+        # A loss of the scores only: the value head gets no gradient on any rank and
+        # keeps grad None (as in one process), the LLM's gradients are summed.
+        start, stop = policy.local_shard(len(PROMPTS))
+        out = scorer(PROMPTS[start:stop], ACTIONS)
+        policy.backward(out.scores.mean(), stop - start, len(PROMPTS))
+        assert all(p.grad is None for p in scorer.value_head.parameters())
+        assert all(p.grad is not None for p in scorer.model.parameters())
+        scorer.zero_grad(set_to_none=True)
         optimizer = torch.optim.SGD(scorer.parameters(), lr=0.1)
         optimizer.zero_grad()
         start, stop = policy.local_shard(len(PROMPTS))

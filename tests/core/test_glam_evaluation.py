@@ -15,6 +15,7 @@ from grounded_core.learning.behaviour_cloning import (
     train_behaviour_cloning,
 )
 from grounded_core.learning.evaluation import (
+    EvalResult,
     PolicyAgent,
     RandomAgent,
     evaluate,
@@ -128,8 +129,38 @@ def test_generalisation_table_covers_the_six_tests(tmp_path):
     csv_path, md_path = write_table(rows, tmp_path / "out")
     assert csv_path.read_text().startswith("test,agent,level")
     assert md_path.read_text() == table
+    assert "over 1 episodes per cell" in table
     with pytest.raises(ValueError, match="unique"):
         generalisation_table([RandomAgent(), RandomAgent()], episodes=1)
+
+
+def test_table_states_the_episode_counts_when_cells_differ():
+    def result(agent, episodes, successes):
+        return EvalResult(
+            agent=agent,
+            level="MixedTrainLocal",
+            variant="none",
+            episodes=episodes,
+            successes=successes,
+            success_rate=successes / episodes,
+            ci_low=0.0,
+            ci_high=1.0,
+            confidence=0.95,
+            mean_return=0.0,
+            mean_length=1.0,
+            seed=7,
+        )
+
+    first, second = GENERALISATION_TESTS[:2]
+    rows = [
+        (first, result("random", 1000, 120)),
+        (first, result("llm", 16, 2)),
+        (second, result("random", 1000, 150)),
+        (second, result("llm", 24, 3)),
+    ]
+    table = format_markdown(rows)
+    assert "over N episodes per cell (random 1000; llm 16/24)" in table
+    assert "| in-distribution | 0.12 [0.00, 1.00] | 0.12 [0.00, 1.00] |" in table
 
 
 def test_behaviour_cloning_fits_bot_actions():

@@ -16,6 +16,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from grounded_core.babyai_text import ACTIONS
+from grounded_core.learning.policy_loading import set_dropout
 from grounded_core.llm import (
     DEFAULT_MAX_BATCH_TOKENS,
     ActionScorer,
@@ -27,6 +28,9 @@ from grounded_core.llm.checkpoint import METADATA_FILE
 from grounded_core.llm.prompts import collect_prompts
 
 MODELS = ("tiny-t5", "tiny-llama", "tiny-gpt2")
+# The T5 scorer takes the fused path (llm/fused_t5.py) by default on the CPU;
+# "tiny-t5-hf" is the same model through the Hugging Face forward (fused=False).
+SCORERS = (*MODELS, "tiny-t5-hf")
 # Mixed token counts: 1 ("drop"), 2 ("turn left") and 5 ("pick up the red ball").
 CANDIDATES = [*ACTIONS, "pick up the red ball"]
 ATOL = 1e-4
@@ -45,14 +49,16 @@ def prompts():
 
 @pytest.fixture(scope="module")
 def scorers(cache):
-    return {name: ActionScorer.from_pretrained(name, cache_dir=cache) for name in MODELS}
+    built = {name: ActionScorer.from_pretrained(name, cache_dir=cache) for name in MODELS}
+    built["tiny-t5-hf"] = ActionScorer.from_pretrained("tiny-t5", cache_dir=cache, fused=False)
+    return built
 
 
 def _naive(scorer, prompts, actions):
     return naive_score(scorer.model, scorer.tokenizer, prompts, actions)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", SCORERS)
 def test_equals_naive_with_shared_actions(scorers, prompts, name):
     scorer = scorers[name]
     scorer.max_batch_tokens = 400  # several minibatches
@@ -64,7 +70,7 @@ def test_equals_naive_with_shared_actions(scorers, prompts, name):
     assert bool((got < 0).all())
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", SCORERS)
 def test_equals_naive_with_per_prompt_actions(scorers, prompts, name):
     scorer = scorers[name]
     per_prompt = [CANDIDATES[i % 4 :] + CANDIDATES[: i % 4] for i in range(len(prompts))]
@@ -81,7 +87,7 @@ def test_seq2seq_encoder_modes_give_the_same_scores(cache, prompts, unpadded):
     torch.testing.assert_close(got, _naive(scorer, prompts, CANDIDATES), atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", SCORERS)
 def test_minibatch_size_does_not_change_scores(scorers, prompts, name):
     scorer = scorers[name]
     scorer.max_batch_tokens = 1  # every prompt alone
@@ -150,7 +156,9 @@ def test_decoder_only_reuses_the_prompt_cache(scorers, prompts, name):
 
 
 def test_seq2seq_encodes_each_prompt_once(cache, prompts):
-    scorer = ActionScorer.from_pretrained("tiny-t5", cache_dir=cache, unpadded_encoder=False)
+    scorer = ActionScorer.from_pretrained(
+        "tiny-t5", cache_dir=cache, unpadded_encoder=False, fused=False
+    )
     scorer.max_batch_tokens, scorer.max_padding_fraction = 10**7, 1.0  # one minibatch
     encoder_calls, h1 = _count_calls(scorer.model.get_encoder())
     model_calls, h2 = _count_calls(scorer.model)
@@ -166,6 +174,35 @@ def test_seq2seq_encodes_each_prompt_once(cache, prompts):
     assert all(c.get("input_ids") is None for c in model_calls)
     assert model_calls[0]["decoder_input_ids"].shape == (len(prompts), 1)
     assert model_calls[1]["past_length"] == 1  # the decoder start token
+
+
+def test_fused_t5_skips_the_hugging_face_forward_and_matches_it(scorers, prompts):
+    fused, plain = scorers["tiny-t5"], scorers["tiny-t5-hf"]
+    assert fused.fused and not plain.fused
+    model_calls, handle = _count_calls(fused.model)
+    try:
+        got = fused.predict(prompts, CANDIDATES, with_value=True)
+    finally:
+        handle.remove()
+    assert model_calls == []  # the model's own modules, not its forward
+    want = plain.predict(prompts, CANDIDATES, with_value=True)
+    torch.testing.assert_close(got.scores, want.scores, atol=ATOL, rtol=0)
+    torch.testing.assert_close(got.values, want.values, atol=1e-5, rtol=0)
+    # Scoring again reuses the cached position bias and gives the same numbers.
+    torch.testing.assert_close(fused.score(prompts, CANDIDATES), got.scores, atol=0, rtol=0)
+
+
+def test_fused_t5_only_without_active_dropout(cache):
+    scorer = ActionScorer.from_pretrained("tiny-t5", cache_dir=cache)  # dropout 0.1
+    scorer.train()
+    try:
+        assert not scorer.fused  # train mode with dropout: the Hugging Face forward
+        set_dropout(scorer, 0.0)
+        assert scorer.fused  # train mode without dropout: the same math, fused
+    finally:
+        scorer.eval()
+    with pytest.raises(ValueError, match="needs a T5 model"):
+        ActionScorer.from_pretrained("tiny-llama", cache_dir=cache, fused=True)
 
 
 def test_single_token_actions_need_a_single_pass(scorers, prompts):
@@ -203,7 +240,7 @@ def _naive_with_grad(scorer, prompts, actions):
     return torch.stack(rows)
 
 
-@pytest.mark.parametrize("name", ["tiny-t5", "tiny-llama"])
+@pytest.mark.parametrize("name", ["tiny-t5", "tiny-t5-hf", "tiny-llama"])
 def test_gradients_through_reuse_equal_the_naive_ones(scorers, prompts, name):
     scorer = scorers[name]
     scorer.eval()  # no dropout, so both computations are deterministic
@@ -222,7 +259,7 @@ def test_gradients_through_reuse_equal_the_naive_ones(scorers, prompts, name):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", SCORERS)
 def test_forward_gives_scores_and_values_with_the_graph(scorers, prompts, name):
     scorer = scorers[name]
     scorer.train()
@@ -258,7 +295,7 @@ def test_acting_is_eval_mode_and_restores_the_training_mode(scorers, prompts):
         scorer.eval()
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", SCORERS)
 def test_value_matches_the_value_of_a_scoring_pass(scorers, prompts, name):
     scorer = scorers[name]
     from_scoring = scorer.predict(prompts, CANDIDATES, with_value=True).values

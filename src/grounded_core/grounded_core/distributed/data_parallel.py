@@ -7,7 +7,10 @@ a contiguous shard of the prompts, scores it, and all-gathers the shards, so
 every rank gets the full result in the original order. ``backward`` scales the
 local shard's mean loss by its share of the minibatch and all-reduces the
 gradients, which makes the update equal to the single-process update on the
-whole minibatch (within float tolerance; tested with 2 CPU processes).
+whole minibatch (within float tolerance; tested with 2 CPU processes). A parameter that
+gets no gradient on any rank keeps ``grad = None``, as in a single process (so the
+optimizer state has the same entries); the gradients travel in a few flat buckets
+rather than one all-reduce per parameter.
 
 This is what Lamorel does with DDP: near-linear speed-up of scoring and
 updates with more replicas. The policy only needs ``predict(prompts, actions,
@@ -49,6 +52,9 @@ def init_from_env(backend: str | None = None) -> tuple[int, int]:
     if not dist.is_initialized():
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            # One GPU per local rank; the object collectives (scores, commands) need it.
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
     return dist.get_rank(), dist.get_world_size()
 
@@ -104,6 +110,19 @@ class DataParallelPolicy:
             )
         return self._gather(local, n_actions, with_value)
 
+    def value(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Value estimates of all prompts (eval mode), each rank its shard; ``[n]`` on
+        every rank."""
+        start, stop = shard_bounds(len(prompts), self.world_size, self.rank)
+        local = (
+            self.policy.value(list(prompts[start:stop])).detach().cpu()
+            if stop > start
+            else torch.empty(0)
+        )
+        shards: list = [None] * self.world_size
+        dist.all_gather_object(shards, local, group=self.group)
+        return torch.cat(shards, dim=0)
+
     def local_shard(self, n: int) -> tuple[int, int]:
         """This rank's [start, stop) of an n-item minibatch (for the loss)."""
         return shard_bounds(n, self.world_size, self.rank)
@@ -120,7 +139,45 @@ class DataParallelPolicy:
         params = [p for p in self.policy.parameters() if p.requires_grad]
         if local_mean_loss is not None and local_count > 0:
             (local_mean_loss * (local_count / total)).backward()
-        for p in params:
+        if not params:
+            return
+        device = params[0].device
+        # Which parameters got a gradient on some rank (the others stay None).
+        has_grad = torch.tensor(
+            [p.grad is not None for p in params], dtype=torch.float32, device=device
+        )
+        dist.all_reduce(has_grad, op=dist.ReduceOp.SUM, group=self.group)
+        used = [p for p, flag in zip(params, has_grad.tolist()) if flag > 0]
+        for p in used:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM, group=self.group)
+        for bucket in _buckets(used, BUCKET_ELEMENTS):
+            flat = torch.cat([p.grad.reshape(-1) for p in bucket])
+            dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=self.group)
+            offset = 0
+            for p in bucket:
+                n = p.grad.numel()
+                p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+                offset += n
+
+
+# Gradient elements per all-reduce (100 MB of float32): few collectives, bounded copies.
+BUCKET_ELEMENTS = 25_000_000
+
+
+def _buckets(params: list, limit: int) -> list[list]:
+    """Consecutive groups of parameters of one dtype/device, ~limit elements each."""
+    groups: list[list] = []
+    size = 0
+    for p in params:
+        if (
+            not groups
+            or size + p.numel() > limit
+            or p.grad.dtype != groups[-1][0].grad.dtype
+            or p.grad.device != groups[-1][0].grad.device
+        ):
+            groups.append([])
+            size = 0
+        groups[-1].append(p)
+        size += p.numel()
+    return groups

@@ -8,6 +8,8 @@
 - ``rollout``: learner-side prompt histories (A2), episode statistics, rollout storage.
 - ``glam_trainer``: :class:`GlamTrainer`, GLAM's PPO fine-tuning loop with atomic
   checkpoints, exact resume, TensorBoard metrics and stop/feedback hooks (A4).
+- ``distributed_training``: the trainer under torchrun -- data-parallel policy replicas
+  that score shards of the prompts and share the updates (A5).
 - ``evaluation`` / ``generalisation``: success rates with Wilson intervals, random and
   policy agents, the generalisation table of A6.
 - ``behaviour_cloning``: the offline baseline on BabyAI-bot demonstrations (Q4).
@@ -42,6 +44,8 @@ _LAZY = {
     "TrainResult": ".glam_trainer",
     "UpdateReport": ".glam_trainer",
     "load_policy": ".policy_loading",
+    "ReplicaGroup": ".distributed_training",
+    "serve_replica": ".distributed_training",
     "Agent": ".evaluation",
     "EvalResult": ".evaluation",
     "PolicyAgent": ".evaluation",

@@ -200,10 +200,18 @@ def format_markdown(
     if rows:
         first = rows[0][1]
         pct = round(first.confidence * 100)
+        counts = {result.episodes for _, result in rows}
+        if len(counts) == 1:
+            over = f"over {first.episodes} episodes per cell"
+        else:
+            per_agent = []
+            for agent in agents:
+                n = sorted({r.episodes for _, r in rows if r.agent == agent})
+                per_agent.append(f"{agent} {'/'.join(str(k) for k in n)}")
+            over = "over N episodes per cell (" + "; ".join(per_agent) + ")"
         lines.append("")
         lines.append(
-            f"Success rate [{pct}% Wilson interval] over {first.episodes} episodes per cell "
-            f"(episode j on seed {first.seed} + j)."
+            f"Success rate [{pct}% Wilson interval] {over} (episode j on seed {first.seed} + j)."
         )
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,12 @@ Subcommands::
     grounded-glam table [--model M] [--zero-shot M] [--episodes N] [--out DIR]
     grounded-glam bc    [--model tiny-t5] [--level L] [--demos N] [--epochs N] [--out DIR]
 
+Under torchrun (``torchrun --nproc_per_node N -m grounded_core.learning.glam_cli train
+...``) ``train`` runs data-parallel: rank 0 is the learner (envs, logs, checkpoints) and
+every rank scores a shard of the prompts and takes part in the updates
+(:mod:`.distributed_training`); gloo on CPU, NCCL on GPU (``model.device=cuda`` means
+``cuda:<LOCAL_RANK>``).
+
 ``--model`` takes a model name (``tiny-t5``, ``smollm2-135m-instruct``), a model or policy
 directory, a training checkpoint, or a run directory (its latest checkpoint). Bad input
 (unknown level, variant, config key, model...) prints one line on stderr and exits 2.
@@ -151,6 +157,35 @@ def _model_label(model: str) -> str:
 
 
 def _cmd_train(args) -> int:
+    from .distributed_training import is_distributed
+
+    if not is_distributed():
+        return _train(args, distributed=False)
+    import torch.distributed as dist
+
+    from ..distributed import init_from_env
+    from .distributed_training import abort_replicas, serve_replica
+
+    rank, _ = init_from_env()
+    try:
+        if rank != 0:
+            return serve_replica()
+        return _train(args, distributed=True, on_start_failure=abort_replicas)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(args, *, distributed: bool, on_start_failure=None) -> int:
+    try:
+        trainer = _build_trainer(args, distributed)
+    except BaseException as exc:
+        if on_start_failure is not None:
+            on_start_failure(str(exc) or type(exc).__name__)
+        raise
+    return _run_training(args, trainer)
+
+
+def _build_trainer(args, distributed: bool):
     from .glam_config import load_config
     from .glam_trainer import GlamTrainer
 
@@ -162,10 +197,12 @@ def _cmd_train(args) -> int:
             )
         if args.run_dir is None:
             raise _UsageError("--resume needs --run-dir")
-        trainer = GlamTrainer.from_checkpoint(args.run_dir, args.overrides)
-    else:
-        config = load_config(args.config, args.overrides)
-        trainer = GlamTrainer(config, args.run_dir)
+        return GlamTrainer.from_checkpoint(args.run_dir, args.overrides, distributed=distributed)
+    config = load_config(args.config, args.overrides)
+    return GlamTrainer(config, args.run_dir, distributed=distributed)
+
+
+def _run_training(args, trainer) -> int:
     print(f"run directory: {trainer.run_dir}", file=sys.stderr)
     with trainer:
         try:

@@ -28,6 +28,10 @@ an in-process env reproduces the uninterrupted run bit for bit; a remote env can
 restored and is reset instead (the learner's state is still restored).
 
 Metrics go to TensorBoard (``<run_dir>/tensorboard``, x axis = env steps) and a tqdm bar.
+
+Data-parallel replicas (``distributed=True``, rank 0 of a torchrun world): scoring and
+updates are spread over all ranks by :mod:`.distributed_training`; everything else
+(environments, checkpoints, logs) stays on rank 0.
 """
 
 from __future__ import annotations
@@ -58,7 +62,14 @@ from .policy_loading import (
 from .ppo import explained_variance, ppo_loss
 from .rollout import EpisodeTracker, PromptHistories, RolloutBuffer, minibatch_indices
 
-__all__ = ["GlamTrainer", "TrainResult", "UpdateReport", "default_run_dir"]
+__all__ = [
+    "GlamTrainer",
+    "TrainResult",
+    "UpdateReport",
+    "build_optimizer",
+    "default_run_dir",
+    "load_run_policy",
+]
 
 STATE_FILE = "trainer_state.pt"
 CONFIG_FILE = "config.yaml"
@@ -117,6 +128,42 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def load_run_policy(
+    config: GlamConfig, checkpoint: Path | None = None, *, scale_output: bool = True
+) -> LLMPolicy:
+    """The run's policy from ``config.model``, or from ``checkpoint``'s ``policy/``.
+
+    ``model.output_scale`` is applied to fresh (non-checkpoint) policies when
+    ``scale_output``; ``model.dropout`` always (it is not part of the weights).
+    """
+    model = config.model
+    from .distributed_training import replica_device
+
+    source = str(checkpoint / POLICY_SUBDIR) if checkpoint is not None else model.name
+    policy = load_policy(
+        source,
+        policy=model.policy,
+        init="pretrained" if checkpoint is not None else model.init,
+        seed=model.seed,
+        device=replica_device(model.device),
+        dtype=model.dtype,
+        max_batch_tokens=model.max_batch_tokens or None,
+    )
+    if checkpoint is None and scale_output:
+        try:
+            scale_output_layer(policy, model.output_scale)
+        except ValueError as exc:
+            raise ConfigError(f"model.output_scale: {exc}") from exc
+    set_dropout(policy, model.dropout)
+    return policy
+
+
+def build_optimizer(policy: LLMPolicy, config: GlamConfig) -> torch.optim.Adam:
+    """Adam over the policy's trainable parameters with ``ppo.lr`` / ``ppo.adam_eps``."""
+    params = [p for p in policy.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=config.ppo.lr, eps=config.ppo.adam_eps)
+
+
 class GlamTrainer:
     """PPO on an LLM policy against a text environment batch; see the module docstring.
 
@@ -130,6 +177,9 @@ class GlamTrainer:
             ``config.model``; ``model.output_scale`` is applied only to loaded ones).
         resume: continue from the latest checkpoint in ``run_dir`` (it must exist).
             Use :meth:`from_checkpoint` to take the config from the checkpoint.
+        distributed: this process is rank 0 of a torchrun world whose other ranks run
+            :func:`~.distributed_training.serve_replica`; scoring and updates are shared
+            with them (see :mod:`.distributed_training`).
     """
 
     def __init__(
@@ -140,6 +190,7 @@ class GlamTrainer:
         env: TextEnvClient | None = None,
         policy: LLMPolicy | None = None,
         resume: bool = False,
+        distributed: bool = False,
     ):
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
@@ -160,30 +211,25 @@ class GlamTrainer:
         random.seed(config.train.seed)
         self.generator = torch.Generator().manual_seed(config.train.seed)
 
-        model = config.model
+        if distributed:
+            import torch.distributed as dist
+
+            if not dist.is_initialized() or dist.get_rank() != 0:
+                raise RuntimeError(
+                    "distributed=True is for rank 0 of an initialised process group "
+                    "(the other ranks run serve_replica)"
+                )
         if policy is None:
-            source = str(checkpoint / POLICY_SUBDIR) if checkpoint is not None else model.name
-            policy = load_policy(
-                source,
-                policy=model.policy,
-                init="pretrained" if checkpoint is not None else model.init,
-                seed=model.seed,
-                device=model.device,
-                dtype=model.dtype,
-                max_batch_tokens=model.max_batch_tokens or None,
-            )
-            if checkpoint is None:
-                try:
-                    scale_output_layer(policy, model.output_scale)
-                except ValueError as exc:
-                    raise ConfigError(f"model.output_scale: {exc}") from exc
+            policy = load_run_policy(config, checkpoint)
+        else:
+            set_dropout(policy, config.model.dropout)
         if policy.value_head is None:
             raise ValueError("PPO needs a policy with a value head")
-        set_dropout(policy, model.dropout)
         policy.eval()
         self.policy = policy
         self.params = [p for p in policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(self.params, lr=config.ppo.lr, eps=config.ppo.adam_eps)
+        self.optimizer = build_optimizer(policy, config)
+        self.replicas = None
 
         if env is None:
             env = InProcessTextEnv(
@@ -232,6 +278,12 @@ class GlamTrainer:
                 str(self.run_dir / "tensorboard"),
                 purge_step=self.env_steps if checkpoint is not None else None,
             )
+        if distributed:
+            # Last: from here on the other ranks follow this trainer's commands.
+            from .distributed_training import ReplicaGroup
+
+            self.replicas = ReplicaGroup(policy, self.optimizer, config.ppo)
+            self.replicas.send_setup(config)
 
     # --- construction helpers -------------------------------------------------------
 
@@ -242,6 +294,7 @@ class GlamTrainer:
         overrides=(),
         *,
         env: TextEnvClient | None = None,
+        distributed: bool = False,
     ) -> GlamTrainer:
         """Resume ``run_dir`` with the config stored in its latest checkpoint, plus
         ``overrides`` (e.g. a larger ``train.total_env_steps``)."""
@@ -252,7 +305,7 @@ class GlamTrainer:
         if not isinstance(stored, dict):
             raise CheckpointError(f"{latest}: the manifest has no config")
         config = GlamConfig.from_dict(stored).with_overrides(overrides)
-        return cls(config, run_dir, env=env, resume=True)
+        return cls(config, run_dir, env=env, resume=True, distributed=distributed)
 
     def _restore(self, checkpoint: Path) -> None:
         manifest = read_manifest(checkpoint)
@@ -401,7 +454,11 @@ class GlamTrainer:
             if should_stop is not None and should_stop():
                 return None
             self._rollout_step(buffer)
-        last_values = self.policy.value(self.histories.prompts()).float().cpu()
+        prompts = self.histories.prompts()
+        if self.replicas is not None:
+            last_values = self.replicas.value(prompts).float().cpu()
+        else:
+            last_values = self.policy.value(prompts).float().cpu()
         batch = buffer.finish(last_values, ppo.gamma, ppo.gae_lambda)
         rollout_done = time.perf_counter()
         metrics = self._optimise(batch)
@@ -432,7 +489,10 @@ class GlamTrainer:
 
     def _rollout_step(self, buffer: RolloutBuffer) -> None:
         prompts = self.histories.prompts()
-        out = self.policy.predict(prompts, self.candidates, with_value=True)
+        if self.replicas is not None:
+            out = self.replicas.predict(prompts, self.candidates, with_value=True)
+        else:
+            out = self.policy.predict(prompts, self.candidates, with_value=True)
         log_probs = torch.log_softmax(out.scores.float().cpu(), dim=-1)
         actions = torch.multinomial(log_probs.exp(), 1, generator=self.generator).squeeze(1)
         step = self.env.step(actions.tolist())
@@ -452,6 +512,17 @@ class GlamTrainer:
 
     def _optimise(self, batch) -> dict[str, float]:
         ppo = self.config.ppo
+        if self.replicas is not None:
+            # The same minibatch order as below (one process), sent to every rank.
+            minibatches = [
+                index
+                for _ in range(ppo.epochs)
+                for index in minibatch_indices(len(batch), ppo.minibatch_size, self.generator)
+            ]
+            self._half_updated = True
+            metrics = self.replicas.optimise(batch, minibatches, self.candidates)
+            self._half_updated = False
+            return metrics
         device = self.policy.device
         sums: dict[str, float] = {}
         grad_norms = []
@@ -544,7 +615,9 @@ class GlamTrainer:
         return path
 
     def close(self) -> None:
-        """Flush logs and release the environment client."""
+        """Flush logs, release the environment client and (distributed) the replicas."""
+        if self.replicas is not None:
+            self.replicas.stop()
         if self.writer is not None:
             self.writer.close()
             self.writer = None

@@ -110,9 +110,20 @@ def load_policy(
     return loaded
 
 
+# Attention modules that apply dropout functionally keep the probability in a float
+# attribute: T5Attention.dropout, Llama/SmolLM attention_dropout.
+_DROPOUT_ATTRIBUTES = ("dropout", "attention_dropout")
+
+
 def set_dropout(module: torch.nn.Module, probability: float) -> int:
-    """Set ``p`` of every dropout layer (``probability < 0``: leave them); returns how
-    many layers were changed."""
+    """Set the probability of every dropout in ``module`` (``probability < 0``: leave
+    them); returns how many were changed.
+
+    That is every dropout layer's ``p`` and the float dropout attributes of attention
+    modules that call ``nn.functional.dropout`` themselves (T5's attention weights,
+    Llama's ``attention_dropout``) -- with layers alone, T5 would keep dropping 10% of
+    its attention weights in train mode.
+    """
     if probability < 0:
         return 0
     if probability >= 1:
@@ -122,6 +133,12 @@ def set_dropout(module: torch.nn.Module, probability: float) -> int:
         if isinstance(layer, torch.nn.modules.dropout._DropoutNd):
             layer.p = float(probability)
             changed += 1
+            continue
+        for name in _DROPOUT_ATTRIBUTES:
+            value = getattr(layer, name, None)
+            if isinstance(value, float) and not isinstance(value, bool):
+                setattr(layer, name, float(probability))
+                changed += 1
     return changed
 
 

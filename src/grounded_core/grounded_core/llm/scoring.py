@@ -30,6 +30,11 @@ Python loop over actions). The result equals :func:`naive_score` -- one full for
 per (prompt, action) pair, no padding -- to float tolerance; the tests check it for T5,
 Llama and GPT-2.
 
+T5 models on the CPU take a fused path by default (:mod:`.fused_t5`: the encoder on
+packed unpadded tokens and one decoder pass for all pairs, on the model's own modules;
+same numbers, a fraction of the Hugging Face per-call overhead) whenever no dropout is
+active; ``fused=False`` forces the Hugging Face path described above.
+
 For PPO (A4) ``forward(prompts, actions, with_value=True)`` returns the scores and the
 value of every prompt from the same forward pass, with the graph, in the current mode;
 ``score``/``predict``/``policy`` are the no-graph eval-mode versions for acting.
@@ -45,11 +50,17 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from .backbone import LLMPolicy, ScoreOutput
 from .errors import ScoringInputError
+from .fused_t5 import FusedT5, dropout_active, supports_fused_t5
 from .inputs import check_prompts, normalize_actions, pad_rows, unsort_rows
 from .kv_cache import select_cache_rows
 from .loading import decoder_start_token_id, model_kind
 
-__all__ = ["ActionScorer", "naive_score"]
+__all__ = ["FUSED_GROUP_TOKENS", "ActionScorer", "naive_score"]
+
+# Tokens per fused T5 minibatch on the CPU. Measured with the tiny T5 (32 GLAM prompts,
+# 1 thread): 2048 (~8 prompts) scored 1.2x faster than one 8000-token group (the
+# activations stay in cache) and 1.1x faster than 1024 (less per-group work).
+FUSED_GROUP_TOKENS = 2048
 
 
 class ActionScorer(LLMPolicy):
@@ -60,6 +71,24 @@ class ActionScorer(LLMPolicy):
     """
 
     policy_type = "ActionScorer"
+
+    def __init__(self, model, tokenizer, *, fused: bool | None = None, **kwargs):
+        """``fused``: use :mod:`.fused_t5` for T5 models (``None``: on the CPU only);
+        other arguments as :class:`~.backbone.LLMPolicy`."""
+        super().__init__(model, tokenizer, **kwargs)
+        if fused and not supports_fused_t5(model):
+            raise ValueError(f"fused=True needs a T5 model, got {type(model).__name__}")
+        self.fused_option = fused
+        self._fused = FusedT5(model) if fused is not False and supports_fused_t5(model) else None
+
+    @property
+    def fused(self) -> bool:
+        """Whether scoring takes the fused T5 path now (it also needs no active dropout)."""
+        if self._fused is None:
+            return False
+        if self.fused_option is None and self.device.type != "cpu":
+            return False
+        return not dropout_active(self.model)
 
     def forward(
         self,
@@ -90,16 +119,36 @@ class ActionScorer(LLMPolicy):
         n_actions, action_width = table.shape[1], action_ids.shape[1]
 
         # Cost of a prompt of length n: each of its pairs holds the prompt's states plus
-        # its action tokens in the action pass.
-        groups = self.plan_batches(
-            [len(r) for r in prompt_rows], lambda n: n_actions * (n + action_width)
-        )
+        # its action tokens in the action pass; the fused path holds the prompt's states
+        # once and every pair's action tokens, in groups small enough to stay in the
+        # CPU caches (FUSED_GROUP_TOKENS).
+        fused = self.fused
+        if fused:
+            groups = self.plan_batches(
+                [len(r) for r in prompt_rows],
+                lambda n: n + n_actions * action_width,
+                FUSED_GROUP_TOKENS if self.device.type == "cpu" else None,
+            )
+        else:
+            groups = self.plan_batches(
+                [len(r) for r in prompt_rows], lambda n: n_actions * (n + action_width)
+            )
         score_parts, value_parts, order = [], [], []
         for group in groups:
-            ids, mask = self._pad_prompts([prompt_rows[i] for i in group])
-            scores, states = self._score_group(
-                ids, mask, table[group], action_ids, action_lens, with_value
-            )
+            if fused:
+                pair_table = table[group]
+                scores, states = self._fused.score(
+                    [prompt_rows[i] for i in group],
+                    action_ids[pair_table],
+                    action_lens[pair_table],
+                    self.decoder_start_token_id,
+                    hidden=with_value,
+                )
+            else:
+                ids, mask = self._pad_prompts([prompt_rows[i] for i in group])
+                scores, states = self._score_group(
+                    ids, mask, table[group], action_ids, action_lens, with_value
+                )
             score_parts.append(scores)
             if with_value:
                 value_parts.append(self.value_head(states))
