@@ -4,7 +4,10 @@
 node, spin, and on Ctrl-C / external shutdown destroy the node and
 ``rclpy.try_shutdown()`` (``with rclpy.init()`` only exists from Kilted on).
 Errors while building the node (bad parameters, missing files) are logged as
-one clear line and give exit code 2 instead of a traceback.
+one clear line and give exit code 2 instead of a traceback. Nodes whose callbacks
+must run while another one is busy (an action that trains or plans while service
+replies and cancel requests arrive) ask for ``threads`` > 1: a
+``MultiThreadedExecutor`` then spins them.
 
 Nodes that finish on their own (a benchmark monitor after its duration, a
 client after its job) subclass ``StoppableNode`` and call ``stop(code)``.
@@ -18,7 +21,7 @@ import traceback
 from collections.abc import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 
@@ -38,27 +41,30 @@ class StoppableNode(Node):
             self.done.set_result(exit_code)
 
 
-def run_node(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None, threads: int = 1) -> int:
     """Init rclpy, build the node with make_node(), spin it, shut down cleanly.
 
+    threads > 1 spins the node with a MultiThreadedExecutor of that many threads
+    (the node's callback groups decide what may run concurrently).
     Returns the process exit code: 0 after Ctrl-C or a clean stop, the code
     passed to StoppableNode.stop, or 2 when the node could not be built.
     """
     rclpy.init(args=args)
     try:
         node = make_node()
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (ValueError, FileNotFoundError, KeyError, OSError) as error:
         # Configuration problems: one clear line, not a traceback.
         print(f"error: {error}", file=sys.stderr, flush=True)
         rclpy.try_shutdown()
         return EXIT_BAD_CONFIG
     exit_code = 0
     try:
+        executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else None
         if isinstance(node, StoppableNode):
-            rclpy.spin_until_future_complete(node, node.done)
+            rclpy.spin_until_future_complete(node, node.done, executor=executor)
             exit_code = int(node.done.result()) if node.done.done() else 0
         else:
-            rclpy.spin(node)
+            rclpy.spin(node, executor=executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:

@@ -48,7 +48,6 @@ import threading
 import torch
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
@@ -57,7 +56,7 @@ from grounded_core.learning.collect_infer import CollectInferConfigError, load_c
 from grounded_interfaces.action import Train
 from grounded_interfaces.msg import EpisodeRecord, Metrics, PolicyWeights
 from grounded_ros.episode_messages import blob_to_msg, record_to_episode
-from grounded_ros.node_runtime import EXIT_BAD_CONFIG, survive_bad_input
+from grounded_ros.node_runtime import run_node, survive_bad_input
 from grounded_ros.parameters import Param, declare_parameters
 from grounded_ros.qos import LATCHED
 from grounded_ros.remote_learner import (
@@ -339,27 +338,8 @@ class CollectInferTrainerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    import sys
-
-    import rclpy
-
-    rclpy.init(args=args)
-    try:
-        node = CollectInferTrainerNode()
-    except (ValueError, FileNotFoundError, KeyError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        return EXIT_BAD_CONFIG
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    # Episodes keep arriving while a train goal runs.
+    return run_node(CollectInferTrainerNode, args, threads=3)
 
 
 if __name__ == "__main__":

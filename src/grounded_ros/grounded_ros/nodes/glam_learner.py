@@ -26,7 +26,6 @@ from collections.abc import Sequence
 import numpy as np
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
 from grounded_core.data import CheckpointError
@@ -36,6 +35,7 @@ from grounded_core.learning.glam_trainer import GlamTrainer, UpdateReport
 from grounded_interfaces.action import Train
 from grounded_interfaces.msg import Metrics
 from grounded_interfaces.srv import TextEnvReset, TextEnvStep
+from grounded_ros.node_runtime import run_node
 from grounded_ros.parameters import Param, declare_parameters
 
 PARAMS = (
@@ -270,26 +270,8 @@ class GlamLearnerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    import rclpy
-
-    rclpy.init(args=args)
-    try:
-        node = GlamLearnerNode()
-    except ValueError as error:
-        print(f"error: {error}", flush=True)
-        rclpy.try_shutdown()
-        return 2
     # Service replies must be processed while a goal trains: several threads.
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(GlamLearnerNode, args, threads=3)
 
 
 if __name__ == "__main__":

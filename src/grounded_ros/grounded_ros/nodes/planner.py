@@ -30,7 +30,6 @@ import threading
 
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -47,7 +46,7 @@ from grounded_core.llm.planner_errors import PlanCanceledError, PlannerError
 from grounded_interfaces.action import PlanInstruction
 from grounded_interfaces.msg import SubGoalPlan
 from grounded_interfaces.srv import MakePlan
-from grounded_ros.node_runtime import EXIT_BAD_CONFIG, survive_bad_input
+from grounded_ros.node_runtime import run_node, survive_bad_input
 from grounded_ros.parameters import Param, declare_parameters
 
 _DEFAULTS = PlannerConfig()
@@ -228,28 +227,8 @@ class PlannerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    import sys
-
-    import rclpy
-
-    rclpy.init(args=args)
-    try:
-        node = PlannerNode()
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        return EXIT_BAD_CONFIG
     # Cancel requests and other requests are handled while a plan is being scored.
-    executor = MultiThreadedExecutor(num_threads=3)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PlannerNode, args, threads=3)
 
 
 if __name__ == "__main__":

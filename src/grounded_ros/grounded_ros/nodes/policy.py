@@ -58,7 +58,6 @@ import numpy as np
 import torch
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -85,7 +84,7 @@ from grounded_interfaces.msg import (
 )
 from grounded_interfaces.srv import MakePlan, ResetWorld
 from grounded_ros.episode_messages import EpisodeLog, msg_to_blob
-from grounded_ros.node_runtime import EXIT_BAD_CONFIG, survive_bad_input
+from grounded_ros.node_runtime import run_node, survive_bad_input
 from grounded_ros.parameters import Param, declare_parameters
 from grounded_ros.policy_io import (
     BUSY_RETRY_S,
@@ -580,28 +579,8 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    import sys
-
-    import rclpy
-
-    rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-    except (ValueError, FileNotFoundError, KeyError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        rclpy.try_shutdown()
-        return EXIT_BAD_CONFIG
     # Results, states and captions are received while a goal or an episode runs.
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PolicyNode, args, threads=4)
 
 
 if __name__ == "__main__":
