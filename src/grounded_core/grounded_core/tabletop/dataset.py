@@ -56,6 +56,33 @@ class DatasetSummary:
     positives: dict[str, int]  # caption -> number of states where it holds
 
 
+def frame_label(
+    index: int,
+    source: str,
+    episode: int,
+    step: int,
+    task_name: str,
+    images: dict[str, str],
+    truth: dict,
+    state,
+) -> dict:
+    """One line of a labelled-frames ``labels.jsonl``: where the frame came from, its
+    image files per camera, the caption truth and the object / gripper state."""
+    return {
+        "index": index,
+        "source": source,
+        "episode": episode,
+        "step": step,
+        "task": task_name,
+        "images": images,
+        "captions": truth,
+        "positions": {k: [float(v) for v in state.position(k)] for k in state.objects},
+        "ee_position": [float(v) for v in state.ee_position],
+        "gripper_width": state.gripper_width,
+        "holding": state.holding,
+    }
+
+
 def generate_dataset(
     out_dir: str | Path,
     n: int,
@@ -102,20 +129,8 @@ def generate_dataset(
                     images[cam] = rel
                     if depth:
                         np.save(out / f"images/{index:06d}_{cam}_depth.npy", frame.depth)
-                entry = {
-                    "index": index,
-                    "source": source,
-                    "episode": episode,
-                    "step": step,
-                    "task": task_name,
-                    "images": images,
-                    "captions": truth,
-                    "positions": {k: [float(v) for v in state.position(k)] for k in state.objects},
-                    "ee_position": [float(v) for v in state.ee_position],
-                    "gripper_width": state.gripper_width,
-                    "holding": state.holding,
-                    "state": state.to_dict(),
-                }
+                entry = frame_label(index, source, episode, step, task_name, images, truth, state)
+                entry["state"] = state.to_dict()
                 labels.write(json.dumps(entry) + "\n")
                 for text, holds in truth.items():
                     positives[text] += int(holds)

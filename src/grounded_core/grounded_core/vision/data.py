@@ -214,14 +214,22 @@ def reset_fingerprints(root: str | Path) -> set[tuple]:
     return prints
 
 
-def dataset_complete(root: str | Path, n: int, seed: int, expert_fraction: float) -> bool:
-    """True when ``root`` already holds a dataset rendered with these settings."""
+def read_dataset_meta(root: str | Path) -> dict | None:
+    """The ``meta.json`` of a rendered dataset folder, or None when it is missing or
+    unreadable (an interrupted render: the caller renders again)."""
     meta_path = Path(root) / "meta.json"
     if not meta_path.is_file():
-        return False
+        return None
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return json.loads(meta_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
+        return None
+
+
+def dataset_complete(root: str | Path, n: int, seed: int, expert_fraction: float) -> bool:
+    """True when ``root`` already holds a dataset rendered with these settings."""
+    meta = read_dataset_meta(root)
+    if meta is None:
         return False
     settings = meta.get("settings", {})
     return (

@@ -42,12 +42,10 @@ KIND = "relations"
 
 def relations_complete(root: str | Path, n: int, seed: int, clutter_steps: int) -> bool:
     """True when ``root`` already holds a relation dataset rendered with these settings."""
-    meta_path = Path(root) / "meta.json"
-    if not meta_path.is_file():
-        return False
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    from .data import read_dataset_meta
+
+    meta = read_dataset_meta(root)
+    if meta is None:
         return False
     settings = meta.get("settings", {})
     return (
@@ -85,6 +83,7 @@ def render_relation_dataset(
     actions (different seeds = unseen episodes).
     """
     from ..tabletop.captions import caption_list, caption_truth
+    from ..tabletop.dataset import frame_label
     from ..tabletop.expert import ScriptedExpert
     from ..tabletop.tasks import build_tasks
     from ..tabletop.world import TabletopWorld
@@ -126,19 +125,7 @@ def render_relation_dataset(
                     rgb = sim.render(cam).rgb
                     cv2.imwrite(str(root / rel), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
                     images[cam] = rel
-                entry = {
-                    "index": index,
-                    "source": source,
-                    "episode": episode,
-                    "step": step,
-                    "task": task_name,
-                    "images": images,
-                    "captions": truth,
-                    "positions": {k: [float(v) for v in state.position(k)] for k in state.objects},
-                    "ee_position": [float(v) for v in state.ee_position],
-                    "gripper_width": state.gripper_width,
-                    "holding": state.holding,
-                }
+                entry = frame_label(index, source, episode, step, task_name, images, truth, state)
                 labels.write(json.dumps(entry) + "\n")
                 for text, holds in truth.items():
                     positives[text] += int(holds)
