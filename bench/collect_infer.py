@@ -52,13 +52,18 @@ def _config(args, **changes) -> CollectInferConfig:
         seed=args.seed,
         max_prefix=args.max_prefix,
         task_max_prefix=args.task_prefix,
+        **({} if args.pointer_aux is None else {"pointer_aux_weight": args.pointer_aux}),
+        **({} if args.shift is None else {"shift_augment": args.shift}),
         **changes,
     )
 
 
 def _suffix(args) -> str:
     suffix = f"-{args.judge}-s{args.seed}" + (f"-p{args.max_prefix}" if args.max_prefix else "")
-    return suffix + (f"t{args.task_prefix}" if args.task_prefix else "")
+    suffix += f"t{args.task_prefix}" if args.task_prefix else ""
+    config = _config(args)
+    suffix += f"-aux{config.pointer_aux_weight:g}" if config.pointer_aux_weight > 0 else ""
+    return suffix + (f"-shift{config.shift_augment:g}" if config.shift_augment > 0 else "")
 
 
 def _eval_limit(task: str) -> int:
@@ -214,6 +219,18 @@ def main() -> int:
     )
     parser.add_argument(
         "--task-prefix", type=int, default=None, help="env-reward labels keep the last N steps"
+    )
+    parser.add_argument(
+        "--pointer-aux",
+        type=float,
+        default=None,
+        help="weight of the pointer-supervision loss (default: config/collect_infer.yaml)",
+    )
+    parser.add_argument(
+        "--shift",
+        type=float,
+        default=None,
+        help="BC translation augmentation (m; default: config/collect_infer.yaml)",
     )
     parser.add_argument(
         "--policies", default="", help="task or instruction=checkpoint_dir;... (schedule)"

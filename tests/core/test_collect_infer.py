@@ -217,6 +217,9 @@ def test_config_validation_and_shipped_yaml(tmp_path):
         ({"temperature": 0}, "temperature"),
         ({"policy": {"grid": [1, 1]}}, "grid"),
         ({"n_actorz": 2}, "unknown"),
+        ({"pointer_aux_weight": -1}, "pointer_aux_weight"),
+        ({"pointer_aux_radius": 0}, "pointer_aux_radius"),
+        ({"shift_augment": -0.01}, "shift_augment"),
     ]:
         with pytest.raises(ValueError, match=match):
             CollectInferConfig.from_dict(bad)

@@ -50,6 +50,7 @@ from grounded_core.learning.collect_infer import (
     CollectInferConfig,
     CollectInferConfigError,
     CurvePoint,
+    bc_trainer,
 )
 from grounded_core.learning.goal_bc import GoalBCTrainer
 from grounded_core.learning.judges import TruthJudge
@@ -181,13 +182,8 @@ class RemoteLearner:
     # ------------------------------------------------------------------ set-up
 
     def _new_trainer(self) -> GoalBCTrainer:
-        cfg = self.config
-        return GoalBCTrainer(
-            self.policy,
-            cfg.lr,
-            cfg.weight_decay,
-            cfg.batch_size,
-            seed=_int_hash(cfg.seed, "bc", self.task.name),
+        return bc_trainer(
+            self.policy, self.config, seed=_int_hash(self.config.seed, "bc", self.task.name)
         )
 
     def _resume(self) -> bool:

@@ -108,6 +108,9 @@ class CollectInferConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     balance_goals: bool = True
+    pointer_aux_weight: float = 0.0
+    pointer_aux_radius: float = 0.025
+    shift_augment: float = 0.0
     eval_every: int = 1
     eval_episodes: int = 8
     eval_max_steps: int | None = None
@@ -175,6 +178,30 @@ class CollectInferConfig:
                 raise CollectInferConfigError(f"collect_infer.{name} must be > 0, got {value!r}")
         if not isinstance(self.weight_decay, (int, float)) or self.weight_decay < 0:
             raise CollectInferConfigError("collect_infer.weight_decay must be >= 0")
+        if (
+            isinstance(self.pointer_aux_weight, bool)
+            or not isinstance(self.pointer_aux_weight, (int, float))
+            or not 0 <= self.pointer_aux_weight < math.inf
+        ):
+            raise CollectInferConfigError(
+                f"collect_infer.pointer_aux_weight must be >= 0, got {self.pointer_aux_weight!r}"
+            )
+        if (
+            isinstance(self.pointer_aux_radius, bool)
+            or not isinstance(self.pointer_aux_radius, (int, float))
+            or not 0 < self.pointer_aux_radius < math.inf
+        ):
+            raise CollectInferConfigError(
+                f"collect_infer.pointer_aux_radius must be > 0 (m), got {self.pointer_aux_radius!r}"
+            )
+        if (
+            isinstance(self.shift_augment, bool)
+            or not isinstance(self.shift_augment, (int, float))
+            or not 0 <= self.shift_augment < math.inf
+        ):
+            raise CollectInferConfigError(
+                f"collect_infer.shift_augment must be >= 0 (m), got {self.shift_augment!r}"
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise CollectInferConfigError("collect_infer.seed must be a non-negative integer")
         if isinstance(self.policy, Mapping):
@@ -271,6 +298,22 @@ def _int_hash(*parts: Any) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+def bc_trainer(policy: GoalPolicy, config: CollectInferConfig, seed: int) -> GoalBCTrainer:
+    """The behaviour-cloning trainer of ``policy`` with ``config``'s BC settings (the
+    in-process loop and the ROS trainer node's learner build it the same way)."""
+    return GoalBCTrainer(
+        policy,
+        config.lr,
+        config.weight_decay,
+        config.batch_size,
+        seed=seed,
+        balance_goals=config.balance_goals,
+        pointer_aux_weight=config.pointer_aux_weight,
+        pointer_aux_radius=config.pointer_aux_radius,
+        shift_augment=config.shift_augment,
+    )
+
+
 class CollectInfer:
     """Actors + buffers + behaviour cloning under one ``run_dir`` (see the module docstring)."""
 
@@ -322,14 +365,7 @@ class CollectInfer:
             )
             for i in range(config.n_actors)
         ]
-        self.trainer = GoalBCTrainer(
-            self.policy,
-            config.lr,
-            config.weight_decay,
-            config.batch_size,
-            seed=config.seed,
-            balance_goals=config.balance_goals,
-        )
+        self.trainer = bc_trainer(self.policy, config, seed=config.seed)
         self.version = 0
         self.trained_goals: set[str] = set()
         self._broadcast()
@@ -348,13 +384,8 @@ class CollectInfer:
 
     def _reset_learner(self, tag: str) -> None:
         self.policy = self._new_policy(tag)
-        self.trainer = GoalBCTrainer(
-            self.policy,
-            self.config.lr,
-            self.config.weight_decay,
-            self.config.batch_size,
-            seed=_int_hash(self.config.seed, "bc", tag),
-            balance_goals=self.config.balance_goals,
+        self.trainer = bc_trainer(
+            self.policy, self.config, seed=_int_hash(self.config.seed, "bc", tag)
         )
 
     def plan_for(self, task_name: str) -> list[str]:

@@ -214,6 +214,17 @@ class GoalPolicy(nn.Module):
         self, goal_emb: torch.Tensor, objects: torch.Tensor, ee: torch.Tensor, gripper: torch.Tensor
     ) -> torch.Tensor:
         """Cell log-probabilities ``[B, n_cells]`` (normalised logits)."""
+        return self.forward_with_weights(goal_emb, objects, ee, gripper)[0]
+
+    def forward_with_weights(
+        self, goal_emb: torch.Tensor, objects: torch.Tensor, ee: torch.Tensor, gripper: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Cell log-probabilities and the pointer head's log mixture weights.
+
+        The weights are ``[B, 1 + n_objects]`` (free component first), or None
+        for the ``grid`` head. Behaviour cloning can supervise them directly
+        (``GoalBCTrainer(pointer_aux_weight=...)``).
+        """
         cfg = self.config
         b = objects.shape[0]
         if objects.shape[1] != cfg.n_objects:
@@ -231,7 +242,7 @@ class GoalPolicy(nn.Module):
         out = encoded[:, -1]
         free = torch.log_softmax(self.free_head(out), dim=-1)  # [B, C]
         if cfg.action_head == "grid":
-            return free
+            return free, None
         # Pointer mixture: components at the objects' (x, y), weights from attention.
         obj_out = encoded[:, 1 : 1 + cfg.n_objects]  # [B, n, d]
         scores = torch.einsum("bd,bnd->bn", self.pointer_query(out), self.pointer_key(obj_out))
@@ -242,7 +253,7 @@ class GoalPolicy(nn.Module):
         d2 = ((self.cell_xy[None, None] - objects[:, :, None, :2]) ** 2).sum(-1)  # [B, n, C]
         kernels = torch.log_softmax(-0.5 * d2 / cfg.pointer_sigma**2, dim=-1)
         components = torch.cat([free[:, None], kernels], dim=1)  # [B, 1 + n, C]
-        return torch.logsumexp(weights[:, :, None] + components, dim=1)
+        return torch.logsumexp(weights[:, :, None] + components, dim=1), weights
 
     def logits(self, goals: Sequence[str], inputs: PolicyInput) -> torch.Tensor:
         """Cell logits for goal texts and states (one goal per state)."""
