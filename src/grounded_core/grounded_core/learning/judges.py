@@ -17,6 +17,7 @@ at a time (the scheduler).
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -37,15 +38,16 @@ class Observation:
     frames: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
-class Judge:
+class Judge(abc.ABC):
     """Base class of judges."""
 
     name = "judge"
     #: Whether observations must carry camera frames.
     needs_frames = False
 
+    @abc.abstractmethod
     def detect(self, observations: Sequence[Observation], captions: Sequence[str]) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - interface
+        """``[len(observations), len(captions)]`` booleans: caption detected per observation."""
 
 
 class TruthJudge(Judge):

@@ -16,6 +16,7 @@ sub-goals in the caption vocabulary". :class:`PlanSource` is that interface.
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Callable, Sequence
 
@@ -30,11 +31,12 @@ class PlanError(ValueError):
     """An instruction cannot be planned, or a plan is not in the caption vocabulary."""
 
 
-class PlanSource:
+class PlanSource(abc.ABC):
     """instruction (or task name) -> ordered sub-goals (caption texts)."""
 
+    @abc.abstractmethod
     def plan(self, instruction: str) -> list[str]:
-        raise NotImplementedError  # pragma: no cover - interface
+        """The ordered sub-goals of ``instruction``; PlanError when it cannot be planned."""
 
 
 def check_plan(plan: Sequence[str], object_names: Sequence[str]) -> list[str]:

@@ -18,6 +18,7 @@ times). Encoders:
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import itertools
 import re
@@ -33,7 +34,7 @@ _SENTENCE_MODELS: dict[str, object] = {}
 _CAPTIONERS: dict[str, object] = {}
 
 
-class TextEncoder:
+class TextEncoder(abc.ABC):
     """Base class: per-string cache around :meth:`_encode`."""
 
     name = "base"
@@ -63,8 +64,9 @@ class TextEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._cache[t] for t in texts])
 
-    def _encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        """``[len(texts), dim]`` embeddings of strings not in the cache yet."""
 
 
 class HashingTextEncoder(TextEncoder):
