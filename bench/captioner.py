@@ -3,8 +3,11 @@
 On this machine, in one process (each training run is cached in its run folder, so an
 interrupted benchmark resumes where it stopped):
 
-1. datasets rendered by the tabletop world: train (seed 0), validation (seed 1) and a
-   held-out test split (seed 2; unseen episodes: no shared reset layout is checked);
+1. datasets rendered by the tabletop world: train (seed 0), validation (seed 1) and two
+   held-out test splits (unseen episodes: no shared reset layout is checked): the
+   unchanged tabletop distribution (seed 2) and stack-then-clutter states (seed 3; every
+   "X on Y" caption gets >= ~50 positive states, so per-caption recall is not decided
+   by a handful of stacks);
 2. the default recipe (``CaptionerConfig()``, the one ``default_captioner()`` trains):
    wall and CPU time, torch threads, steps;
 3. held-out quality per caption at the shipped thresholds — per state (the two
@@ -16,10 +19,14 @@ interrupted benchmark resumes where it stopped):
    same recipe: quality, time, and robustness to paraphrased captions;
 6. precision/recall against training-set size (as in the paper's appendix), with the
    same number of optimisation steps for every size;
-7. scoring speed: batch frames/s and single-frame streaming latency.
+7. seed variance: the default recipe with training seeds 0, 1, 2, each on both test
+   splits, and the calibration rules tried (validation size, minimum detections, floor),
+   all thresholds from validation only;
+8. scoring speed: batch frames/s and single-frame streaming latency.
 
     python bench/captioner.py             # full run (see the .md for its duration)
-    python bench/captioner.py --quick     # smoke run with tiny counts
+    python bench/captioner.py --quick     # smoke run with tiny counts (into its work folder)
+    python bench/captioner.py --skip-sweep --skip-text   # quality + seeds only
 
 Writes bench/results/captioner.{json,md,png}.
 """
@@ -27,6 +34,7 @@ Writes bench/results/captioner.{json,md,png}.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -43,7 +51,7 @@ import torch
 from common import REPO_ROOT, RESULTS_DIR, git_commit, machine_info, write_results
 
 from grounded_core.vision.captioner import Captioner
-from grounded_core.vision.config import CaptionerConfig
+from grounded_core.vision.config import CaptionerConfig, default_captions
 from grounded_core.vision.data import (
     FrameSet,
     concat_frames,
@@ -140,8 +148,39 @@ def sweep_subset(base: FrameSet, relations: FrameSet | None, n_states: int, conf
     return concat_frames(subset, relations.first_states(n_rel))
 
 
+#: Folder of cached per-frame scores (set by main): a re-run of the benchmark with the
+#: same checkpoints and datasets reuses them instead of scoring ~10^4 frames again.
+SCORE_CACHE: Path | None = None
+
+
 def score_split(captioner: Captioner, frames, captions=None) -> np.ndarray:
-    return captioner.score(frames.images, captions or frames.captions)
+    captions = captions or frames.captions
+    checkpoint = captioner.metadata.get("checkpoint")
+    path = None
+    if SCORE_CACHE is not None and checkpoint and frames.root is not None:
+        import hashlib
+
+        # The weights, not the checkpoint's date: a recalibrated checkpoint (same
+        # weights, new thresholds) reuses its scores.
+        weights = Path(checkpoint) / "open_clip_model.safetensors"
+        created = (
+            hashlib.sha256(weights.read_bytes()).hexdigest()
+            if weights.is_file()
+            else captioner.metadata.get("created_utc", "")
+        )
+        key = json.dumps([checkpoint, created, str(frames.root), len(frames), list(captions)])
+        path = SCORE_CACHE / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
+        if path.is_file():
+            cached = np.load(path)
+            if cached.shape == (len(frames), len(captions)):
+                return cached
+    scores = captioner.score(frames.images, captions)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, scores)
+        os.replace(tmp, path)
+    return scores
 
 
 def fused(scores, frames, fusion):
@@ -159,6 +198,7 @@ def quality(
     gamma=0.8,
     min_threshold=0.8,
     target_precision=0.95,
+    min_detections=20,
 ):
     """Thresholds from validation (mode) for a fusion, then the test table."""
     v_s, v_l = fused(val_scores, val, fusion)
@@ -169,6 +209,7 @@ def quality(
             target_precision=target_precision,
             min_threshold=min_threshold,
             fallback=gamma,
+            min_detections=min_detections,
         )
     else:
         thresholds = np.full(len(val.captions), gamma)
@@ -202,6 +243,89 @@ def summary_row(table: dict) -> dict:
         "min_recall": float(np.min(recalls)) if recalls else None,
         "targets_met": sum(meets_targets(table).values()),
     }
+
+
+def split_scores(test, test_rel, test_scores, test_rel_scores) -> dict:
+    """Fused (mean) state scores and labels per test split: tabletop, relations, all."""
+    out = {"tabletop": fused(test_scores, test, "mean")}
+    if test_rel is not None:
+        out["relations"] = fused(test_rel_scores, test_rel, "mean")
+        out["all"] = tuple(
+            np.concatenate([out["tabletop"][i], out["relations"][i]]) for i in (0, 1)
+        )
+    else:
+        out["all"] = out["tabletop"]
+    return out
+
+
+def val_parts(val: FrameSet, base_val: FrameSet, rel_val, config) -> dict:
+    """Masks (over the fused validation states) of the validation variants compared:
+    all of it, or the first 300 + 300 states (the previous recipe's validation sizes;
+    the same seeds, so the same episodes)."""
+    ids = np.unique(val.state)
+    n_base = base_val.n_states
+    index = np.arange(len(ids))
+    small = index < min(300, n_base)
+    if rel_val is not None:
+        small |= (index >= n_base) & (index < n_base + 300)
+    return {"all": np.ones(len(ids), bool), "300+300": small}
+
+
+#: (label, validation variant, target precision, floor, min detections or None = global 0.8)
+CALIBRATION_RULES = (
+    ("previous: stable P>=0.95, floor 0.8, val 300+300", "300+300", 0.95, 0.8, 1),
+    ("stable P>=0.95, floor 0.8, full val", "all", 0.95, 0.8, 1),
+    ("stable P>=0.95 at >=20 detections, floor 0.8, val 300+300", "300+300", 0.95, 0.8, 20),
+    ("stable P>=0.95 at >=20 detections, floor 0.8, full val", "all", 0.95, 0.8, 20),
+    ("stable P>=0.95 at >=10 detections, floor 0.8, full val", "all", 0.95, 0.8, 10),
+    ("stable P>=0.95 at >=40 detections, floor 0.8, full val", "all", 0.95, 0.8, 40),
+    ("stable P>=0.97 at >=20 detections, floor 0.8, full val", "all", 0.97, 0.8, 20),
+    ("stable P>=0.95 at >=20 detections, floor 0.5, full val", "all", 0.95, 0.5, 20),
+    ("stable P>=0.97 at >=20 detections, floor 0.5, full val", "all", 0.97, 0.5, 20),
+    ("stable P>=0.95 at >=40 detections, floor 0.5, full val", "all", 0.95, 0.5, 40),
+    ("stable P>=0.95 at >=20 detections, floor 0.3, full val", "all", 0.95, 0.3, 20),
+    ("previous rule, floor 0.5, full val", "all", 0.95, 0.5, 1),
+    ("global 0.8 (no calibration)", "all", None, None, None),
+)
+#: The rule of the shipped config (target_precision, min_threshold, min_detections).
+SHIPPED_RULE = "shipped (config/captioner.yaml)"
+
+
+def calibration_rules(v_fused, parts: dict, tests: dict, config) -> dict:
+    """Thresholds of every rule of :data:`CALIBRATION_RULES` (validation only) and the
+    per-caption test tables they give on each test split."""
+    v_s, v_l = v_fused
+    captions = None
+    out = {}
+    shipped = (
+        SHIPPED_RULE,
+        "all",
+        config.target_precision,
+        config.min_threshold,
+        config.min_detections,
+    )
+    for label, part, target, floor, min_det in (shipped, *CALIBRATION_RULES):
+        mask = parts[part]
+        if target is None:
+            thresholds = np.full(v_s.shape[1], config.gamma)
+        else:
+            thresholds, _ = calibrate_thresholds(
+                v_s[mask],
+                v_l[mask],
+                target_precision=target,
+                min_threshold=floor,
+                fallback=config.gamma,
+                min_detections=min_det,
+            )
+        captions = captions or list(config.captions) or default_captions(config.world)
+        out[label] = {
+            "thresholds": [float(t) for t in thresholds],
+            "tables": {
+                k: per_caption_metrics(s_, l_, thresholds, captions)
+                for k, (s_, l_) in tests.items()
+            },
+        }
+    return out
 
 
 def bench_render_rate(root: Path, n: int) -> dict:
@@ -296,11 +420,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--work",
-        default=str(REPO_ROOT / "runs" / "captioner_bench"),
+        default=str(REPO_ROOT / "runs" / "captioner_bench2"),
         help="datasets and training runs (cached between invocations)",
     )
-    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument(
+        "--n-test",
+        type=int,
+        default=3000,
+        help="tabletop test states (seed 2; the first 1000 are the previous test split)",
+    )
     parser.add_argument("--test-expert-fraction", type=float, default=0.7)
+    parser.add_argument(
+        "--n-test-relations",
+        type=int,
+        default=1500,
+        help="stack-then-clutter test states (seed 3; 0 = none)",
+    )
     parser.add_argument(
         "--sweep",
         default="100,300,1000,full",
@@ -350,9 +485,11 @@ def main(argv: list[str] | None = None) -> int:
             train_seed=100,
             val_seed=101,
         )
-        args.n_test, args.sweep = 12, "12,full"
+        args.n_test, args.sweep, args.n_test_relations = 12, "12,full", 10
         work = work / "quick"
     started = time.perf_counter()
+    global SCORE_CACHE
+    SCORE_CACHE = work / "scores"
 
     # 1. datasets -------------------------------------------------------------------
     t0 = time.perf_counter()
@@ -377,6 +514,15 @@ def main(argv: list[str] | None = None) -> int:
         expert_fraction=args.test_expert_fraction,
     )
     rel_dirs = {}
+    test_rel_seed = 3 if not args.quick else 103
+    if args.n_test_relations:
+        rel_dirs["test"] = render_relation_dataset(
+            data / f"relations-s{test_rel_seed}-n{args.n_test_relations}-c{config.clutter_steps}",
+            args.n_test_relations,
+            seed=test_rel_seed,
+            world=config.world,
+            clutter_steps=config.clutter_steps,
+        )
     for name, seed, n, folder in zip(
         ("train", "val"),
         (config.train_seed, config.val_seed),
@@ -393,17 +539,27 @@ def main(argv: list[str] | None = None) -> int:
         k: reset_fingerprints(d)
         for k, d in (("train", train_dir), ("val", val_dir), ("test", test_dir))
     }
-    held_out = prints["test"].isdisjoint(prints["train"] | prints["val"]) and prints[
-        "val"
-    ].isdisjoint(prints["train"])
+    rel_prints = {k: reset_fingerprints(d) for k, d in rel_dirs.items()}
+    seen = prints["train"] | prints["val"] | rel_prints.get("train", set())
+    seen |= rel_prints.get("val", set())
+    held_out = (
+        prints["test"].isdisjoint(seen)
+        and rel_prints.get("test", set()).isdisjoint(seen)
+        and (prints["val"] | rel_prints.get("val", set())).isdisjoint(
+            prints["train"] | rel_prints.get("train", set())
+        )
+    )
     base_train, base_val = load_frames(train_dir), load_frames(val_dir)
     test = load_frames(test_dir)
     rel = {name: load_frames(folder, base_train.captions) for name, folder in rel_dirs.items()}
+    test_rel = rel.pop("test", None)
     train = concat_frames(base_train, rel["train"]) if "train" in rel else base_train
     val = concat_frames(base_val, rel["val"]) if "val" in rel else base_val
     captions = train.captions
     parts = [("train", base_train), ("val", base_val), ("test", test)]
     parts += [(f"{name}_relations", fs) for name, fs in rel.items()]
+    if test_rel is not None:
+        parts.append(("test_relations", test_rel))
     datasets = {
         name: {
             "states": fs.n_states,
@@ -432,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         calibrate_checkpoint(default_run["checkpoint"], val)
     captioner = Captioner.from_pretrained(default_run["checkpoint"])
     val_scores, test_scores = score_split(captioner, val), score_split(captioner, test)
+    test_rel_scores = score_split(captioner, test_rel) if test_rel is not None else None
 
     # 3. held-out quality at the shipped thresholds --------------------------------------
     report = evaluate(captioner, test, scores=test_scores)
@@ -448,6 +605,14 @@ def main(argv: list[str] | None = None) -> int:
         "exact_match_states": report.exact_match,
         "targets_met": meets_targets(report.states),
     }
+    if test_rel is not None:
+        thresholds = captioner.thresholds
+        for key, (s_, l_) in split_scores(test, test_rel, test_scores, test_rel_scores).items():
+            if key == "tabletop":
+                continue
+            table = per_caption_metrics(s_, l_, thresholds, captions)
+            shipped[f"states_{key}"] = table
+            shipped[f"targets_met_{key}"] = meets_targets(table)
     fused_test, fused_labels = fused(test_scores, test, captioner.fusion)
     shipped["mean_ap_states"] = float(
         np.mean(
@@ -464,10 +629,10 @@ def main(argv: list[str] | None = None) -> int:
     splits = {"all": (val, val_scores), "tabletop": (val.subset(base_rows), val_scores[base_rows])}
     for fusion in FUSION_CHOICES:
         for mode, floor, target, split in (
-            ("calibrated P>=0.95, floor 0.8", 0.8, 0.95, "all"),
-            ("calibrated P>=0.97, floor 0.8", 0.8, 0.97, "all"),
-            ("calibrated P>=0.95, floor 0.8, tabletop val only", 0.8, 0.95, "tabletop"),
             ("calibrated P>=0.95, floor 0.5", 0.5, 0.95, "all"),
+            ("calibrated P>=0.97, floor 0.5", 0.5, 0.97, "all"),
+            ("calibrated P>=0.95, floor 0.5, tabletop val only", 0.5, 0.95, "tabletop"),
+            ("calibrated P>=0.95, floor 0.8", 0.8, 0.95, "all"),
             ("global 0.8", None, None, "all"),
         ):
             if fusion != "mean" and "tabletop" in mode:
@@ -488,7 +653,13 @@ def main(argv: list[str] | None = None) -> int:
     frame_level = {}
     for camera in test.cameras:
         sub_val, sub_test = val.camera == camera, test.camera == camera
-        thresholds, _ = calibrate_thresholds(val_scores[sub_val], val.labels[sub_val])
+        thresholds, _ = calibrate_thresholds(
+            val_scores[sub_val],
+            val.labels[sub_val],
+            target_precision=config.target_precision,
+            min_threshold=config.min_threshold,
+            min_detections=config.min_detections,
+        )
         table = per_caption_metrics(
             test_scores[sub_test], test.labels[sub_test], thresholds, captions
         )
@@ -589,21 +760,41 @@ def main(argv: list[str] | None = None) -> int:
     for seed in [int(x) for x in args.seeds.split(",") if x.strip()]:
         cfg = config.with_overrides(seed=seed)
         if cfg == config:
-            run, c, v_s, t_s = default_run, captioner, val_scores, test_scores
+            run, c, v_s, t_s, r_s = default_run, captioner, val_scores, test_scores, test_rel_scores
         else:
             run = timed_train(cfg, run_dir_for(work, cfg, f"seed{seed}"), train, val)
             c = Captioner.from_pretrained(run["checkpoint"])
             v_s, t_s = score_split(c, val), score_split(c, test)
-        row = quality(
-            c, val, test, v_s, t_s, cfg.fusion, cfg.threshold_mode, min_threshold=cfg.min_threshold
+            r_s = score_split(c, test_rel) if test_rel is not None else None
+        tests = split_scores(test, test_rel, t_s, r_s)
+        v_fused = fused(v_s, val, cfg.fusion)
+        rules = calibration_rules(
+            v_fused, val_parts(val, base_val, rel.get("val"), cfg), tests, cfg
         )
+        shipped_rule = rules[SHIPPED_RULE]
         seeds.append(
             {
                 "seed": seed,
                 "run": run,
-                "table": row["table"],
-                "summary": summary_row(row["table"]),
-                "mean_ap": row["mean_ap"],
+                "table": shipped_rule["tables"]["all"],
+                "tables": shipped_rule["tables"],
+                "thresholds": shipped_rule["thresholds"],
+                "summary": {k: summary_row(t) for k, t in shipped_rule["tables"].items()},
+                "mean_ap": {
+                    k: float(
+                        np.mean(
+                            [
+                                average_precision(s_[:, j], l_[:, j]) or 0.0
+                                for j in range(len(captions))
+                            ]
+                        )
+                    )
+                    for k, (s_, l_) in tests.items()
+                },
+                "rules": {
+                    name: {k: summary_row(t) for k, t in r["tables"].items()}
+                    for name, r in rules.items()
+                },
             }
         )
         print(f"seed {seed}: {seeds[-1]['summary']}", flush=True)
@@ -622,6 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         "datasets": datasets,
         "held_out_disjoint": held_out,
         "test_seed": test_seed,
+        "test_relations_seed": test_rel_seed if test_rel is not None else None,
         "render_rate": render_rate,
         "render_s": render_s,
         "default_run": default_run,
@@ -638,6 +830,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         print(format_table(report.states))
         return 0
+    if args.quick:  # a smoke run renders everything into its work folder, not bench/results
+        png = work / "captioner.png"
+        if sweep:
+            plot(sweep, captions, png)
+        markdown = render_markdown(payload, report, png if sweep else None)
+        (work / "captioner.md").write_text(markdown, encoding="utf-8")
+        print(f"quick run: wrote {work / 'captioner.md'} (bench/results untouched)")
+        return 0
     png = RESULTS_DIR / "captioner.png"
     if sweep:
         plot(sweep, captions, png)
@@ -651,7 +851,6 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
     run = p["default_run"]
     shipped = p["shipped"]
     cfg = p["config"]
-    ok = shipped["targets_met"]
     n_render = (
         cfg["n_train"]
         + cfg["n_val"]
@@ -687,9 +886,15 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
             if "val_relations" in p["datasets"]
             else ""
         )
-        + f" (seed {cfg['val_seed']}), test {p['datasets']['test']['states']} tabletop "
-        f"states (seed {p['test_seed']}, the unchanged held-out distribution) — held-out "
-        f"episodes (no shared reset layout): {p['held_out_disjoint']};",
+        + f" (seed {cfg['val_seed']}); test {p['datasets']['test']['states']} tabletop "
+        f"states (seed {p['test_seed']}, the unchanged held-out distribution)"
+        + (
+            f" + {p['datasets']['test_relations']['states']} stack-then-clutter states "
+            f"(seed {p['test_relations_seed']})"
+            if "test_relations" in p["datasets"]
+            else ""
+        )
+        + f" — held-out episodes (no shared reset layout): {p['held_out_disjoint']};",
         f"* training: {run['steps']} steps ({cfg['epochs']} epochs, batch {cfg['batch_size']}),"
         f" training loop {fmt(run['train_loop_s'], 0)} s wall (summed over resumed runs, under"
         f" the machine's load at the time) and {fmt(run['train_loop_cpu_s'], 0)} CPU-s with"
@@ -710,15 +915,27 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         f"* score = sigmoid({shipped['logit_scale']:.2f} * cos + ({shipped['logit_bias']:.2f}));"
         f" a state's score fuses its cameras by `{shipped['fusion']}`; thresholds calibrated "
         f"per caption on validation (lowest threshold >= {cfg['min_threshold']} with precision"
-        f" >= {cfg['target_precision']} from there"
-        " up, then lowered halfway in logit space toward the next validation score, never below"
-        " that floor).",
+        f" >= {cfg['target_precision']} from there up, checked wherever at least "
+        f"{cfg.get('min_detections', 1)} validation states score above it, then lowered "
+        "halfway in logit space toward the next validation score, never below that floor).",
         "",
-        f"### Held-out test states, shipped thresholds ({sum(ok.values())}/{len(ok)} captions "
-        f"meet precision >= {PRECISION_TARGET} and recall >= {RECALL_TARGET})",
-        "",
-        format_table(shipped["states"]),
-        "",
+    ]
+    splits = [("states_all", "targets_met_all", "test states (tabletop + stack-then-clutter)")]
+    splits += [("states", "targets_met", "tabletop test states (the unchanged distribution)")]
+    splits += [("states_relations", "targets_met_relations", "stack-then-clutter test states")]
+    for key, ok_key, title in splits:
+        if key not in shipped:
+            continue
+        ok_split = shipped[ok_key]
+        lines += [
+            f"### Held-out {title}, shipped thresholds ({sum(ok_split.values())}/"
+            f"{len(ok_split)} captions meet precision >= {PRECISION_TARGET} and recall >= "
+            f"{RECALL_TARGET})",
+            "",
+            format_table(shipped[key]),
+            "",
+        ]
+    lines += [
         "Equivalent cosine thresholds (score >= t <=> cos >= c; the paper's gamma = 0.8 is "
         "a threshold on its own fine-tuned similarity):",
         "",
@@ -729,11 +946,11 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         lines.append(f"| {caption} | {t:.3f} | {shipped['cosine_thresholds'][caption]:+.3f} |")
     lines += [
         "",
-        f"Exact set match on test states: {shipped['exact_match_states']:.3f}; mean "
+        f"Tabletop test states: exact set match {shipped['exact_match_states']:.3f}; mean "
         f"average precision (threshold-free): {shipped['mean_ap_states']:.3f}.",
         "",
     ]
-    lines += ["### Per frame (one camera, same thresholds)", ""]
+    lines += ["### Per frame (one camera, same thresholds, tabletop test)", ""]
     for camera, table in shipped["frames"].items():
         if camera == "all":
             continue
@@ -745,7 +962,7 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         )
     lines += [
         "",
-        "### Confusion summary (test states)",
+        "### Confusion summary (tabletop test states)",
         "",
         "| caption | false positives | true instead | misses | fired instead |",
         "|---|---:|---|---:|---|",
@@ -757,24 +974,26 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
             f"| {caption} | {row['false_positives']} | {true_instead or '-'} | "
             f"{row['misses']} | {fired or '-'} |"
         )
-    names = [n for n in ("train", "train_relations", "val", "val_relations", "test")]
+    names = ["train", "train_relations", "val", "val_relations", "test", "test_relations"]
     names = [n for n in names if n in p["datasets"]]
     lines += [
         "",
         "### Positive states per caption",
         "",
-        "Why the recipe changed (issue 6): the previous default (commit 55d254a) missed 5 of"
-        ' 22 held-out "red on green" states (recall 0.773; seeds 1 and 2 of that recipe '
-        "had a worst caption at 0.636 and 0.682). An expert stack episode of the tabletop "
-        'dataset ends at the first stacked state, so each "X on Y" caption had only '
-        "~30-45 positive training states (green on red: 113), all alike, and the validation "
-        "split had 4-16 per caption. The missed test states were stacks next to a held or "
-        "parked third block or with the arm elsewhere, scored ~0.001-0.02 by both cameras or "
-        "by one camera (the mean fusion then halves the score); not occlusion (the stack is "
-        "visible in those frames) and not only calibration (the floor 0.8 also cost a few "
-        "positives at 0.45-0.6). The fix is data: stack-then-clutter episodes "
-        "(`grounded_core/vision/relations.py`) add exactly those states to training and "
-        "validation; the held-out test split is unchanged.",
+        "Why the recipe changed (issue 6, second round): the previous recipe calibrated on "
+        '300 + 300 validation states (4-43 positive states per "X on Y" caption) with '
+        "a rule that required precision >= 0.95 at every threshold above the chosen one, "
+        "down to a single detection; one high-scoring validation negative (a near-miss "
+        'stack) then set the threshold ("red on green" 0.905, test recall 0.727) and '
+        "the target was met on 7-9 of 9 captions depending on seed and test render, while "
+        "the threshold-free mAP was 1.000. Now: 1000 + 1500 validation states (same "
+        "seeds; the old splits are their first 300 states), precision checked only where at"
+        " least 20 validation states score above the threshold (1 / (1 - 0.95): with fewer"
+        " detections one negative already fails 0.95), and two larger held-out test splits:"
+        " 3000 tabletop states (seed 2; the first 1000 are the previous test split, whose "
+        '8-31 positives per "X on Y" caption came from a few stacks each: e.g. 8 of its '
+        '23 "red on blue" states are one off-centre stack, 23 mm of the 25 mm tolerance,'
+        " seen for 8 steps) and 1500 stack-then-clutter states (seed 3).",
         "",
         "| caption | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
@@ -784,7 +1003,10 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         lines.append(f"| {caption} | " + " | ".join(counts) + " |")
     lines += [
         "",
-        "## Camera fusion and threshold policy (thresholds from validation, test states)",
+        "## Camera fusion and threshold policy (thresholds from validation, tabletop test)",
+        "",
+        "Shipped model (seed 0); every calibrated row checks precision where >= "
+        f"{cfg.get('min_detections', 1)} validation states score above the threshold.",
         "",
         "| fusion | thresholds | mean P | min P | mean R | min R | captions on target | mAP |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -844,6 +1066,16 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
             f"Paraphrases score the trained frames with unseen wordings, e.g. "
             f'"{first[1]}" for "{first[0]}", at the original caption\'s threshold.',
         ]
+    if not p["size_sweep"]:
+        lines += [
+            "",
+            "## Precision/recall vs training-set size",
+            "",
+            "Not re-run for this recipe (`--skip-sweep`; the training data and steps are "
+            "unchanged since the previous run of this benchmark, git history of this file:"
+            " 16 epochs on 153 / 460 / 2300 training states gave 0/9, 0/9, 9/9 captions on"
+            " target on the tabletop test).",
+        ]
     if p["size_sweep"]:
         lines += [
             "",
@@ -876,21 +1108,56 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
     if p["seeds"]:
         lines += [
             "",
-            "## Seed variance of the default recipe (test states, shipped policy)",
+            "## Seed variance of the default recipe (shipped calibration rule)",
             "",
-            "| seed | train loop s | train CPU s | mean P | min P | mean R | min R | "
-            "on target | mAP |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "Each training seed is calibrated on the validation split with the shipped rule "
+            "and judged on each held-out test split (mean camera fusion, states).",
+            "",
+            "| seed | train loop s | train CPU s | test split | mean P | min P | mean R | "
+            "min R | on target | mAP |",
+            "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
         ]
         for row in p["seeds"]:
-            s = row["summary"]
-            lines.append(
-                f"| {row['seed']} | {fmt(row['run']['train_loop_s'], 0)} | "
-                f"{fmt(row['run']['train_loop_cpu_s'], 0)} | "
-                f"{fmt(s['mean_precision'])} | {fmt(s['min_precision'])} | "
-                f"{fmt(s['mean_recall'])} | {fmt(s['min_recall'])} | "
-                f"{s['targets_met']}/9 | {row['mean_ap']:.3f} |"
-            )
+            for split, s in row["summary"].items():
+                lines.append(
+                    f"| {row['seed']} | {fmt(row['run']['train_loop_s'], 0)} | "
+                    f"{fmt(row['run']['train_loop_cpu_s'], 0)} | {split} | "
+                    f"{fmt(s['mean_precision'])} | {fmt(s['min_precision'])} | "
+                    f"{fmt(s['mean_recall'])} | {fmt(s['min_recall'])} | "
+                    f"{s['targets_met']}/9 | {row['mean_ap'][split]:.3f} |"
+                )
+        seeds_str = ", ".join(str(r["seed"]) for r in p["seeds"])
+        lines += [
+            "",
+            "### Calibration rules tried (thresholds from validation only)",
+            "",
+            f"Captions on target (of 9) per training seed ({seeds_str}) on all held-out test "
+            "states / tabletop test / stack-then-clutter test, and the worst caption's "
+            'precision and recall on all test states over the seeds. "stable" = precision'
+            " >= target at every threshold above the chosen one (at >= N detections: only "
+            'where at least N validation states score above it); "val 300+300" = the '
+            "first 300 tabletop + 300 stack-then-clutter validation states (the previous "
+            "split sizes). With >= 20 detections and the full validation split most "
+            "calibrated thresholds stay within 0.80-0.84 (seed 2 raised one grasp caption "
+            "to 0.92), so the shipped rule and gamma = 0.8 for all give the same counts on "
+            "these test splits; the calibration is what keeps a "
+            "caption's threshold up where its validation precision would fail, and the "
+            "rules without the minimum detections show what a single-detection check does.",
+            "",
+            "| rule | on target: all | tabletop | stack-then-clutter | min P (all) | min R (all) |",
+            "|---|---|---|---|---:|---:|",
+        ]
+        for rule in p["seeds"][0]["rules"]:
+            per = [r["rules"][rule] for r in p["seeds"]]
+            cells = []
+            for split in ("all", "tabletop", "relations"):
+                if split not in per[0]:
+                    cells.append("n/a")
+                    continue
+                cells.append(" / ".join(str(x[split]["targets_met"]) for x in per))
+            min_p = min((x["all"]["min_precision"] or 0.0) for x in per)
+            min_r = min((x["all"]["min_recall"] or 0.0) for x in per)
+            lines.append(f"| {rule} | " + " | ".join(cells) + f" | {min_p:.3f} | {min_r:.3f} |")
     sp = p["speed"]
     lines += [
         "",
@@ -900,7 +1167,8 @@ def render_markdown(p: dict, report, png: Path | None) -> str:
         f"frames); streaming one frame: median {sp['stream_latency_ms_median']:.1f} ms, "
         f"p90 {sp['stream_latency_ms_p90']:.1f} ms.",
         "",
-        f"Benchmark wall time: {p['bench_wall_s'] / 60:.1f} min.",
+        f"Benchmark wall time: {p['bench_wall_s'] / 60:.1f} min (this invocation; trainings "
+        "and scores already in the work folder are reused).",
     ]
     return "\n".join(lines)
 

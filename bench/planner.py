@@ -17,6 +17,11 @@ offers are then compared on the same numbers:
   candidate plan in plan-first examples               (scoring=channel)
 
 (tests/core/test_planner.py checks that the planner's scores equal these definitions.)
+``--symmetry objects`` computes the same numbers averaged over the 6 renamings of the
+objects (``symmetry: objects`` of the planner, tests/core/test_planner_symmetry.py); each
+(model, symmetry) pair is a row group of the table. ``--add`` keeps the runs already in
+planner.json and adds (or replaces) the ones computed now; every run records its own
+commit, load average and timing.
 A plan is correct when it equals one of the hand-written expected plans. Targets: 100%
 on the canonical (templated) instructions, >= 90% on the paraphrases. ``--free`` also
 runs SmolLM2 in free-generation mode (parse + validate; invalid text counts as wrong);
@@ -24,6 +29,7 @@ runs SmolLM2 in free-generation mode (parse + validate; invalid text counts as w
 
     python bench/planner.py                      # all models
     python bench/planner.py --models smollm2-135m-instruct --free
+    python bench/planner.py --models smollm2-135m-instruct tiny-llama --symmetry objects --add
 
 Writes ``bench/results/planner.json`` and ``.md``.
 """
@@ -85,8 +91,15 @@ def example_texts(prompt_file: Path) -> set[str]:
     return {e.instruction for e in load_prompt_config(prompt_file).examples}
 
 
+def run_label(run: dict) -> str:
+    """Table label of a run: the model, plus the symmetry when there is one."""
+    symmetry = run.get("symmetry", "none")
+    return run["model"] if symmetry == "none" else f"{run['model']} + {symmetry} symmetry"
+
+
 def run_model(name: str, config: PlannerConfig, cases, channel: bool) -> dict:
     t0 = time.perf_counter()
+    load_before = os.getloadavg()
     planner = Planner.load(config.replace(model=name, search="plan", mode="constrained"))
     load_s = time.perf_counter() - t0
     raws, times = [], []
@@ -114,6 +127,10 @@ def run_model(name: str, config: PlannerConfig, cases, channel: bool) -> dict:
         rules[rule] = {"items": items, **summarize(items)}
     return {
         "model": name,
+        "symmetry": config.symmetry,
+        "commit": git_commit(),
+        "load_average": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "prompt_format": planner.prompt.format,
         "load_s": load_s,
         "seconds_per_instruction": sum(times) / len(times),
@@ -174,38 +191,39 @@ def markdown(payload: dict) -> str:
         "Constrained mode, `search=plan`: the best of the 21 executable plans under each "
         "scoring rule (see bench/planner.py). Targets: canonical 100%, paraphrases >= 90%.",
         f"Machine: {payload['machine']['cpu_model']}, load average "
-        f"{payload['load_average']}, torch threads {payload['torch_threads']}.",
+        f"{payload['load_average']}, torch threads {payload['torch_threads']}; the load "
+        "column is each run's 1-minute load average when it started (the machine is "
+        "shared, so s/instr is an upper bound).",
         "",
-        "| model | rule | " + " | ".join(categories) + " | canonical | s/instr |",
-        "|---|---|" + "---|" * (len(categories) + 2),
+        "| model | rule | " + " | ".join(categories) + " | canonical | s/instr | load |",
+        "|---|---|" + "---|" * (len(categories) + 3),
     ]
+    main = main_run(payload)
     for run in payload["runs"]:
         for rule, res in run["rules"].items():
             cells = [
                 pct(res["categories"][c]) if c in res["categories"] else "-" for c in categories
             ]
-            mark = (
-                " **(default)**" if rule == chosen and run["model"] == payload["main_model"] else ""
-            )
+            mark = " **(default)**" if rule == chosen and run is main else ""
             lines.append(
-                f"| {run['model']} | {rule}{mark} | "
+                f"| {run_label(run)} | {rule}{mark} | "
                 + " | ".join(cells)
-                + f" | {pct(res['canonical'])} | {run['seconds_per_instruction']:.1f} |"
+                + f" | {pct(res['canonical'])} | {run['seconds_per_instruction']:.1f}"
+                + f" | {run.get('load_average', [payload['load_average'][0]])[0]} |"
             )
     for free in payload.get("free", []):
         cells = [pct(free["categories"][c]) if c in free["categories"] else "-" for c in categories]
         lines.append(
             f"| {free['model']} | free generation ({free['valid_plans']}/{free['n']} valid) | "
             + " | ".join(cells)
-            + f" | {pct(free['canonical'])} | {free['seconds_per_instruction']:.1f} |"
+            + f" | {pct(free['canonical'])} | {free['seconds_per_instruction']:.1f} | - |"
         )
-    main = next((r for r in payload["runs"] if r["model"] == payload["main_model"]), None)
     if main is not None and chosen in main["rules"]:
         res = main["rules"][chosen]
         para = res["categories"].get("paraphrase")
         lines += [
             "",
-            f"## {payload['main_model']}, rule `{chosen}` (config/planner.yaml)",
+            f"## {run_label(main)}, rule `{chosen}` (config/planner.yaml)",
             "",
             f"- canonical: {pct(res['canonical'])} (target 100%: "
             f"{'met' if res['canonical']['accuracy'] >= TARGETS['canonical'] else 'MISSED'})",
@@ -231,6 +249,14 @@ def markdown(payload: dict) -> str:
     return "\n".join(lines)
 
 
+def main_run(payload: dict) -> dict | None:
+    """The run of the configured model and symmetry (the planner's defaults)."""
+    wanted = (payload["main_model"], payload.get("main_symmetry", "none"))
+    return next(
+        (r for r in payload["runs"] if (r["model"], r.get("symmetry", "none")) == wanted), None
+    )
+
+
 def default_rule_of(config: PlannerConfig) -> str:
     """The rule of RULES that ``config`` plans with."""
     wanted = (config.scoring, config.length_norm, config.calibration)
@@ -252,6 +278,18 @@ def main() -> None:
     parser.add_argument(
         "--channel", action="store_true", help="also channel scoring (about 2-3x slower)"
     )
+    parser.add_argument(
+        "--symmetry",
+        nargs="+",
+        default=["none"],
+        choices=["none", "objects"],
+        help="planner symmetry setting(s) to run every model with",
+    )
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the runs already in planner.json, adding or replacing these",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--limit", type=int, default=0, help="first N instructions (0 = all)")
     parser.add_argument(
@@ -265,6 +303,7 @@ def main() -> None:
     if args.rerender:
         payload = json.loads((RESULTS_DIR / "planner.json").read_text())
         payload["default_rule"] = default_rule_of(config)
+        payload["main_symmetry"] = config.symmetry
         write_results("planner", payload, markdown(payload))
         print(markdown(payload))
         return
@@ -278,8 +317,19 @@ def main() -> None:
             cases = load_instruction_set(args.instructions, planner_space)
             if args.limit:
                 cases = cases[: args.limit]
-        runs.append(run_model(name, config, cases, args.channel))
+        for symmetry in args.symmetry:
+            runs.append(run_model(name, config.replace(symmetry=symmetry), cases, args.channel))
+    if args.add:
+        new = {(r["model"], r["symmetry"]) for r in runs}
+        old = json.loads((RESULTS_DIR / "planner.json").read_text())
+        for run in old["runs"]:  # runs from before runs carried their own metadata
+            run.setdefault("symmetry", "none")
+            run.setdefault("commit", old["commit"])
+            run.setdefault("load_average", old["load_average"])
+        runs = [r for r in old["runs"] if (r["model"], r["symmetry"]) not in new] + runs
     free = [run_free(args.models[0], config, cases)] if args.free else []
+    if args.add and not free:
+        free = old.get("free", [])
     payload = {
         "benchmark": "planner",
         "commit": git_commit(),
@@ -290,7 +340,8 @@ def main() -> None:
         "instruction_file": os.path.relpath(args.instructions, ROOT),
         "prompt_file": os.path.relpath(prompt_file, ROOT),
         "n_instructions": len(cases),
-        "main_model": args.models[0],
+        "main_model": config.model,
+        "main_symmetry": config.symmetry,
         "default_rule": default_rule,
         "rule_settings": RULE_SETTINGS,
         "targets": TARGETS,

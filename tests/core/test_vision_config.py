@@ -59,8 +59,14 @@ def test_recipe_validation_and_overrides(tmp_path):
     assert CaptionerConfig(num_threads=2).fingerprint() == CaptionerConfig().fingerprint()
     # ... nor do threshold/fusion settings (a cached model is recalibrated instead).
     assert (
-        CaptionerConfig(fusion="max", min_threshold=0.6).fingerprint()
+        CaptionerConfig(fusion="max", min_threshold=0.6, min_detections=5).fingerprint()
         == CaptionerConfig().fingerprint()
+    )
+    # The validation split sizes are part of the recipe: the previous default (300 + 300
+    # validation states) is another cache entry, so users get the recalibrated model.
+    assert (
+        CaptionerConfig(n_val=300, n_val_relations=300).fingerprint()
+        != CaptionerConfig().fingerprint()
     )
     for override, message in (
         (["epochs=0"], "epochs"),
@@ -70,6 +76,7 @@ def test_recipe_validation_and_overrides(tmp_path):
         (["colour=red"], "unknown key"),
         (["epochs"], "key=value"),
         (["lock_text=maybe"], "boolean"),
+        (["min_detections=-1"], "min_detections"),
     ):
         with pytest.raises(CaptionerConfigError, match=message):
             load_captioner_config(None, override)

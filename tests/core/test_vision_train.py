@@ -78,6 +78,32 @@ def test_calibration_picks_the_lowest_stable_threshold_with_a_margin():
     assert t[0] == 0.8 and not info[0]["reached_target"] and info[0]["val_recall"] is None
 
 
+def test_calibration_ignores_precision_dips_above_too_few_detections():
+    # One negative scores highest (a near-miss stack), then 40 positives, then negatives.
+    positives = np.linspace(0.99, 0.9, 40)
+    scores = np.concatenate([[0.995], positives, [0.85, 0.4, 0.2]])[:, None]
+    labels = np.array([0] + [1] * 40 + [0, 0, 0], bool)[:, None]
+    # Checked down to one detection, the top negative alone fails precision 0.95 (1/2 at
+    # the first positive): no threshold reaches the target and gamma is the fallback.
+    t, info = calibrate_thresholds(scores, labels, target_precision=0.95, min_threshold=0.8)
+    assert t[0] == 0.8 and not info[0]["reached_target"]
+    # Checked only where >= 20 states score above (1/(1-0.95): one negative among fewer
+    # already fails 0.95), the top dip is noise: the threshold keeps all 40 positives.
+    t, info = calibrate_thresholds(
+        scores, labels, target_precision=0.95, min_threshold=0.8, min_detections=20
+    )
+    assert t[0] == pytest.approx(_logit_mid(0.9, 0.85)) and info[0]["reached_target"]
+    assert info[0]["val_recall"] == 1.0 and info[0]["val_precision"] == pytest.approx(40 / 41)
+    # A dip at >= min_detections detections still stops the search: 4 negatives among the
+    # top 24 states give precision 20/24 < 0.95 there.
+    scores = np.concatenate([[0.995, 0.994, 0.993, 0.992], positives, [0.6]])[:, None]
+    labels = np.array([0] * 4 + [1] * 40 + [0], bool)[:, None]
+    t, info = calibrate_thresholds(
+        scores, labels, target_precision=0.95, min_threshold=0.8, min_detections=20
+    )
+    assert t[0] == 0.8 and not info[0]["reached_target"]
+
+
 def test_training_writes_a_complete_self_describing_checkpoint():
     checkpoint = tiny_run()
     manifest = read_manifest(checkpoint)

@@ -18,7 +18,10 @@ instruction. Two modes:
   by its token count; ``calibration="pmi"`` subtracts its log-probability under the
   prompt's null instruction (cached: it does not depend on the instruction);
   ``scoring="channel"`` instead scores the instruction given each plan
-  (:mod:`.planner_channel`, ``search="plan"`` only).
+  (:mod:`.planner_channel`, ``search="plan"`` only). ``symmetry="objects"`` averages
+  every score over all renamings of the objects in the instruction and the plan
+  (:mod:`.planner_symmetry`), which removes the LLM's preferences for particular
+  colours.
 * ``free`` -- greedy generation, then :func:`~.planner_parse.parse_plan_text`;
   text that is not a valid plan raises :class:`~.planner_errors.InvalidPlanError`
   with the raw text, never a repaired plan. For larger models.
@@ -26,6 +29,7 @@ instruction. Two modes:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +43,7 @@ from .planner_errors import PlanCanceledError, PlannerConfigError, PlannerError
 from .planner_parse import parse_plan_text
 from .planner_prompt import PromptConfig, RenderedPrompt, load_prompt_config
 from .planner_space import PlanSpace
+from .planner_symmetry import object_renamings, rename_objects
 from .scoring import ActionScorer
 
 __all__ = ["MAX_INSTRUCTION_CHARS", "PlanResult", "Planner", "check_instruction"]
@@ -85,7 +90,7 @@ class Planner:
         scorer: an :class:`ActionScorer` (its model and tokenizer are used).
         prompt: the few-shot prompt config.
         captions: the caption set.
-        mode, search, scoring, length_norm, calibration, plans_per_batch,
+        mode, search, scoring, length_norm, calibration, symmetry, plans_per_batch,
             max_new_tokens, max_plans: see
             :class:`~.planner_config.PlannerConfig`.
         model_name: reported in results.
@@ -102,6 +107,7 @@ class Planner:
         scoring: str = "direct",
         length_norm: str = "none",
         calibration: str = "none",
+        symmetry: str = "none",
         plans_per_batch: int = 64,
         max_new_tokens: int = 96,
         max_plans: int = 5000,
@@ -114,6 +120,7 @@ class Planner:
             scoring=scoring,
             length_norm=length_norm,
             calibration=calibration,
+            symmetry=symmetry,
             plans_per_batch=plans_per_batch,
             max_new_tokens=max_new_tokens,
             max_plans=max_plans,
@@ -135,6 +142,13 @@ class Planner:
                     f"executable plan over the caption set: {reason}"
                 )
         self._null_cache: dict[tuple[str, str], float] = {}
+        # The renamings every score is averaged over ({} alone: no symmetry).
+        self._renamings: list[dict[str, str]] = [{}]
+        if symmetry == "objects":
+            try:
+                self._renamings = object_renamings(self.space.objects)
+            except ValueError as exc:
+                raise PlannerConfigError(str(exc)) from exc
         self.plans: list[tuple[str, ...]] = []
         if mode == "constrained" and search == "plan":
             self.plans = self.space.enumerate()
@@ -170,6 +184,7 @@ class Planner:
             scoring=config.scoring,
             length_norm=config.length_norm,
             calibration=config.calibration,
+            symmetry=config.symmetry,
             plans_per_batch=config.plans_per_batch,
             max_new_tokens=config.max_new_tokens,
             max_plans=config.max_plans,
@@ -228,16 +243,15 @@ class Planner:
         report = on_progress or (lambda stage, goals: None)
         stop = should_stop or (lambda: False)
         plans = self.plans or self.space.enumerate()
-        prompt = self.prompt.prompt(text)
         size = self.settings.plans_per_batch
         scores: list[float] = []
         for start in range(0, len(plans), size):
             _check_stop(stop)
             chunk = plans[start : start + size]
             if self.settings.scoring == "channel":
-                scores += self._channel(text, chunk)
+                scores += self._averaged(text, chunk, self._channel_many)
             else:
-                scores += self._score(prompt, [self.prompt.completion(p) for p in chunk])
+                scores += self._averaged(text, chunk, self._plan_scores)
             best = max(range(len(scores)), key=lambda i: (scores[i], -i))
             report(f"scored {len(scores)} of {len(plans)} plans", list(plans[best]))
         order = sorted(range(len(plans)), key=lambda i: (-scores[i], i))
@@ -252,15 +266,56 @@ class Planner:
         text = check_instruction(instruction)
         plans = self.plans or self.space.enumerate()
         completions = [self.prompt.completion(p) for p in plans]
+        prompt = self.prompt
+
+        def logp(texts, plan_lists):
+            return self._log_probs_many(
+                [prompt.prompt(t) for t in texts], self._completions(plan_lists)
+            )
+
+        def null_logp(texts, plan_lists):
+            return [
+                self._null_log_probs(prompt.null_prompt(), row)
+                for row in self._completions(plan_lists)
+            ]
+
         raw = {
             "plans": [list(p) for p in plans],
-            "logp": self._log_probs(self.prompt.prompt(text), completions),
-            "null_logp": self._null_log_probs(self.prompt.null_prompt(), completions),
+            "logp": self._averaged(text, plans, logp),
+            "null_logp": self._averaged(text, plans, null_logp),
             "tokens": [len(row) for row in self.scorer.tokenize_actions(completions)],
         }
         if channel:
-            raw["channel_logp"] = self._channel(text, plans)
+            raw["channel_logp"] = self._averaged(text, plans, self._channel_many)
         return raw
+
+    def _averaged(
+        self,
+        text: str,
+        plans: Sequence[Sequence[str]],
+        score_many: Callable[[list[str], list[list[tuple[str, ...]]]], list[list[float]]],
+    ) -> list[float]:
+        """Each plan's score, averaged over the object renamings (symmetry): one call
+        ``score_many(texts, plan_lists)`` scores every renamed instruction (``texts[r]``)
+        with its renamed plans (``plan_lists[r]``), so they share one batched forward."""
+        texts = [rename_objects(text, m) for m in self._renamings]
+        plan_lists = [
+            [tuple(rename_objects(g, m) for g in p) for p in plans] for m in self._renamings
+        ]
+        rows = score_many(texts, plan_lists)
+        return [sum(column) / len(rows) for column in zip(*rows)]
+
+    def _completions(self, plan_lists: list[list[tuple[str, ...]]]) -> list[list[str]]:
+        return [[self.prompt.completion(p) for p in plans] for plans in plan_lists]
+
+    def _plan_scores(self, texts: list[str], plan_lists) -> list[list[float]]:
+        """Direct scores of whole plans (``rank``), one row per instruction text."""
+        return self._score_many(
+            [self.prompt.prompt(t) for t in texts], self._completions(plan_lists)
+        )
+
+    def _channel_many(self, texts: list[str], plan_lists) -> list[list[float]]:
+        return [self._channel(t, plans) for t, plans in zip(texts, plan_lists)]
 
     def _channel(self, text: str, plans: Sequence[Sequence[str]]) -> list[float]:
         prompt = self.prompt
@@ -269,32 +324,64 @@ class Planner:
             self.scorer, prompt.channel_prefix(), middles, prompt.channel_target(text)
         )
 
-    def _log_probs(self, prompt: str, completions: list[str]) -> list[float]:
-        return [float(s) for s in self.scorer.score([prompt], completions)[0].tolist()]
+    def _log_probs_many(
+        self, prompts: list[str], completions: list[list[str]]
+    ) -> list[list[float]]:
+        """Log-probabilities of ``completions[i]`` after ``prompts[i]``, in one call."""
+        return self.scorer.score(prompts, completions).tolist()
 
     def _null_log_probs(self, prompt: str, completions: list[str]) -> list[float]:
         # The null prompt does not depend on the instruction: cache its scores.
         missing = [c for c in completions if (prompt, c) not in self._null_cache]
         if missing:
-            for c, value in zip(missing, self._log_probs(prompt, missing)):
+            for c, value in zip(missing, self._log_probs_many([prompt], [missing])[0]):
                 self._null_cache[(prompt, c)] = value
         return [self._null_cache[(prompt, c)] for c in completions]
 
-    def _score(self, prompt: str, completions: list[str], null_prompt: str | None = None):
-        """The configured score of each completion after ``prompt``."""
-        scores = self._log_probs(prompt, completions)
+    def _score_many(
+        self,
+        prompts: list[str],
+        completions: list[list[str]],
+        null_prompts: list[str] | None = None,
+    ) -> list[list[float]]:
+        """The configured score of each ``completions[i]`` after ``prompts[i]``."""
+        rows = self._log_probs_many(prompts, completions)
         if self.settings.calibration == "pmi":
-            null_prompt = null_prompt if null_prompt is not None else self.prompt.null_prompt()
-            null = self._null_log_probs(null_prompt, completions)
-            scores = [s - n for s, n in zip(scores, null)]
+            nulls = null_prompts or [self.prompt.null_prompt()] * len(prompts)
+            rows = [
+                [s - n for s, n in zip(row, self._null_log_probs(null, comps))]
+                for row, null, comps in zip(rows, nulls, completions)
+            ]
         if self.settings.length_norm == "mean":
-            lengths = [len(row) for row in self.scorer.tokenize_actions(completions)]
-            scores = [s / n for s, n in zip(scores, lengths)]
-        return scores
+            rows = [
+                [s / len(ids) for s, ids in zip(row, self.scorer.tokenize_actions(comps))]
+                for row, comps in zip(rows, completions)
+            ]
+        return rows
+
+    def _next_scores(
+        self, done: int, texts: list[str], extended_lists: list[list[tuple[str, ...]]]
+    ) -> list[list[float]]:
+        """Greedy search: for each instruction text, the scores of the last step of its
+        ``extended`` plans -- their first ``done`` sub-goals are the plan so far (the
+        same in every entry), then one more sub-goal, or none for the end marker.
+        Taking whole plans lets ``_averaged`` rename the plan so far with the rest."""
+        prompts, nulls, completions = [], [], []
+        for text, extended in zip(texts, extended_lists):
+            so_far = list(extended[0][:done])
+            sep = "\n" if so_far else ""
+            partial = self.prompt.completion(so_far, finished=False)
+            prompts.append(self.prompt.prompt(text) + partial)
+            nulls.append(self.prompt.null_prompt() + partial)
+            completions.append(
+                [
+                    f"{sep}{done + 1}. {p[done]}" if len(p) > done else self.prompt.end_marker
+                    for p in extended
+                ]
+            )
+        return self._score_many(prompts, completions, nulls)
 
     def _greedy(self, text: str, report: Progress, stop: Callable[[], bool]) -> PlanResult:
-        base = self.prompt.prompt(text)
-        null_base = self.prompt.null_prompt()
         plan: list[str] = []
         total = 0.0
         while True:
@@ -304,12 +391,10 @@ class Planner:
                 break
             step = len(plan) + 1
             report(f"scoring sub-goal {step} ({len(options)} options)", list(plan))
-            sep = "\n" if plan else ""
-            completions = [f"{sep}{step}. {goal}" for goal in options]
-            if plan:
-                completions.append(self.prompt.end_marker)
-            partial = self.prompt.completion(plan, finished=False)
-            scores = self._score(base + partial, completions, null_base + partial)
+            # Each option is scored as the next line after the plan so far (the last
+            # entry: the end marker); symmetry renames all of it with the instruction.
+            extended = [(*plan, goal) for goal in options] + ([tuple(plan)] if plan else [])
+            scores = self._averaged(text, extended, functools.partial(self._next_scores, len(plan)))
             best = max(range(len(scores)), key=lambda i: (scores[i], -i))
             total += scores[best]
             if best == len(options):  # the end marker

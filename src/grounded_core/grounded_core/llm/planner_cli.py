@@ -20,7 +20,14 @@ import json
 import os
 import sys
 
-from .planner_config import LENGTH_NORMS, MODES, SEARCHES, load_planner_config
+from .planner_config import (
+    LENGTH_NORMS,
+    MODES,
+    SEARCHES,
+    SYMMETRIES,
+    default_config_file,
+    load_planner_config,
+)
 
 __all__ = ["main"]
 
@@ -31,13 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan an instruction into sub-goals written as captions (MISSION B3).",
     )
     parser.add_argument("instruction", help="e.g. 'stack the red object on the blue object'")
-    parser.add_argument("--config", help="planner config (config/planner.yaml format)")
+    parser.add_argument(
+        "--config", help="planner config (default: the shipped config/planner.yaml)"
+    )
     parser.add_argument("--model", help="special name, local model directory or HF hub id")
     parser.add_argument("--prompt", dest="prompt_file", help="few-shot prompt YAML")
     parser.add_argument("--captions", dest="caption_file", help="caption set YAML")
     parser.add_argument("--mode", choices=MODES)
     parser.add_argument("--search", choices=SEARCHES)
     parser.add_argument("--length-norm", choices=LENGTH_NORMS)
+    parser.add_argument(
+        "--symmetry", choices=SYMMETRIES, help="objects: average over object renamings"
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--max-new-tokens", type=int, help="free mode: generation budget")
     parser.add_argument("--raw", action="store_true", help="also print the model's raw output")
@@ -54,13 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     from .planner_errors import InvalidPlanError
 
     try:
-        config = load_planner_config(args.config).replace(
+        config = load_planner_config(args.config or default_config_file()).replace(
             model=args.model,
             prompt_file=args.prompt_file,
             caption_file=args.caption_file,
             mode=args.mode,
             search=args.search,
             length_norm=args.length_norm,
+            symmetry=args.symmetry,
             device=args.device,
             max_new_tokens=args.max_new_tokens,
         )

@@ -24,7 +24,9 @@ __all__ = [
     "MODES",
     "SCORINGS",
     "SEARCHES",
+    "SYMMETRIES",
     "PlannerConfig",
+    "default_config_file",
     "default_prompt_file",
     "load_planner_config",
 ]
@@ -42,8 +44,18 @@ LENGTH_NORMS = ("none", "mean")
 #: none: log p(plan | prompt); pmi: minus log p(plan | the prompt with the null
 #: instruction), i.e. how much the instruction raises the plan's probability.
 CALIBRATIONS = ("none", "pmi")
+#: none: score the instruction as written; objects: average every plan's score over
+#: all renamings of the objects (:mod:`.planner_symmetry`; k! scoring passes).
+SYMMETRIES = ("none", "objects")
 
 _REPO_CONFIG = Path(__file__).resolve().parents[4] / "config"
+
+
+def default_config_file() -> Path | None:
+    """The shipped settings, ``config/planner.yaml`` of the repository (None if absent:
+    installed without the repository, then the dataclass defaults apply)."""
+    path = _REPO_CONFIG / "planner.yaml"
+    return path if path.is_file() else None
 
 
 def default_prompt_file() -> Path:
@@ -69,6 +81,7 @@ class PlannerConfig:
     scoring: str = "direct"
     length_norm: str = "none"
     calibration: str = "none"
+    symmetry: str = "none"
     plans_per_batch: int = 64
     device: str = "cpu"
     max_new_tokens: int = 96
@@ -81,6 +94,7 @@ class PlannerConfig:
             ("scoring", SCORINGS),
             ("length_norm", LENGTH_NORMS),
             ("calibration", CALIBRATIONS),
+            ("symmetry", SYMMETRIES),
         ):
             if getattr(self, name) not in allowed:
                 raise PlannerConfigError(

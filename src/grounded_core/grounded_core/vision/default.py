@@ -3,7 +3,7 @@
 No CLIP weights can be downloaded here (PLATFORM), so the default captioner is the
 project's small open_clip architecture trained in-domain. The first call of
 :func:`default_captioner` renders the dataset and trains it (progress bars; about
-8-10 minutes of one CPU core, longer on a busy machine; bench/results/captioner.md); the
+11 minutes of one CPU core, longer on a busy machine; bench/results/captioner.md); the
 finished checkpoint is cached and every later call loads it in about a second.
 
 Cache: ``$GROUNDED_CACHE_DIR`` or ``~/.cache/grounded_agent/``, then
@@ -28,12 +28,12 @@ __all__ = ["CACHE_ENV", "CHECKPOINT_ENV", "cache_dir", "default_captioner", "def
 
 CACHE_ENV = "GROUNDED_CACHE_DIR"
 CHECKPOINT_ENV = "GROUNDED_CAPTIONER"
-#: Measured end to end (render 1800 states, train, calibrate) on the 2-core development
-#: machine with the recipe of issue 6 (1500 + 800 relation training states, 300 + 300
-#: validation, 1152 steps): 7.9 CPU-min (single-threaded, so about that much wall time on
-#: an idle machine); 55 min wall while ~12 other processes shared the 2 cores. (Previous
-#: recipe: 5.7 CPU-min, 6.9 min wall idle.)
-EXPECTED_MINUTES = "8-10"
+#: Measured end to end (render 4800 states, train, calibrate) on the 2-core development
+#: machine with the recipe of issue 6 (1500 + 800 relation training states, 1000 + 1500
+#: validation, 1152 steps): 11.0 CPU-min (single-threaded, so about that much wall time on
+#: an idle machine); 37 min wall while the 2 cores averaged a load of 7.5. (Previous
+#: recipe, 300 + 300 validation states: 7.9 CPU-min.)
+EXPECTED_MINUTES = "11-13"
 
 
 def cache_dir() -> Path:

@@ -19,8 +19,12 @@ have zero, one or several positives (a softmax/InfoNCE loss could not express th
 
 Thresholds: per caption, the lowest threshold >= ``min_threshold`` from which on the
 validation precision stays >= ``target_precision`` (the paper prefers precision: a
-false reward hurts more than a missed one); captions whose validation data never
-reach it keep gamma. ``threshold_mode="global"`` uses gamma (0.8) for all.
+false reward hurts more than a missed one), precision being checked only where at
+least ``min_detections`` validation states score above the threshold (fewer cannot
+resolve the target: one negative among fewer than 20 detections is below 0.95, so a
+single high-scoring negative would otherwise set the threshold); captions whose
+validation data never reach it keep gamma. ``threshold_mode="global"`` uses gamma
+(0.8) for all.
 
 Training shows a progress bar, writes atomic checkpoints (every ``checkpoint_every``
 steps and every epoch) and resumes from the latest one; a finished run's checkpoint
@@ -92,7 +96,10 @@ def _sigmoid(z: float) -> float:
 
 
 #: Recorded in manifests: how the shipped thresholds were chosen.
-CALIBRATION_RULE = "lowest stable threshold with val precision >= target, logit-midpoint margin"
+CALIBRATION_RULE = (
+    "lowest stable threshold with val precision >= target where >= min_detections states "
+    "score above it, logit-midpoint margin"
+)
 
 
 def calibrate_thresholds(
@@ -102,12 +109,18 @@ def calibrate_thresholds(
     target_precision: float = 0.95,
     min_threshold: float = 0.5,
     fallback: float = 0.8,
+    min_detections: int = 1,
 ) -> tuple[np.ndarray, list[dict]]:
     """Per-caption thresholds from validation scores ``[N, C]`` and labels ``[N, C]``.
 
     For each caption: the lowest candidate threshold t >= ``min_threshold`` such that the
     precision of ``score >= t'`` is >= ``target_precision`` for every candidate t' >= t
-    (so a lucky dip does not set it). Candidates are the positive frames' scores. The
+    (so a lucky dip does not set it) at which at least ``min_detections`` validation
+    scores are >= t' (above fewer detections precision cannot resolve the target: with
+    fewer than ``1 / (1 - target)`` of them one negative alone fails it, so a single
+    high-scoring negative would set the threshold). If even the candidate with
+    ``min_detections`` detections misses the target, the search stops there as before.
+    Candidates are the positive frames' scores. The
     threshold is then moved halfway (in logit space) down to the next lower validation
     score, never below ``min_threshold``: the validation decisions are unchanged, but
     unseen positives slightly below the lowest validation positive are not lost to a
@@ -124,9 +137,10 @@ def calibrate_thresholds(
         for t in candidates:
             predicted = s >= t
             precision = (predicted & y).sum() / max(predicted.sum(), 1)
-            if precision < target_precision:
+            if precision < target_precision and predicted.sum() >= min_detections:
                 break
-            chosen = float(t)
+            if precision >= target_precision:
+                chosen = float(t)
         reached = chosen is not None
         if reached:
             below = s[s < chosen]
@@ -573,6 +587,7 @@ def calibrate_on_validation(
         target_precision=config.target_precision,
         min_threshold=config.min_threshold,
         fallback=config.gamma,
+        min_detections=config.min_detections,
     )
     if config.threshold_mode == "global":
         thresholds = np.full(len(captions), config.gamma)
@@ -621,7 +636,13 @@ def calibrate_checkpoint(
         calibration_rule=CALIBRATION_RULE,
         calibrated_with={
             k: getattr(config, k)
-            for k in ("target_precision", "min_threshold", "fusion", "threshold_mode")
+            for k in (
+                "target_precision",
+                "min_threshold",
+                "min_detections",
+                "fusion",
+                "threshold_mode",
+            )
         },
     )
     manager = CheckpointManager(

@@ -19,8 +19,7 @@ a time (the model is shared).
 
 Parameters (read-only, see config/planner.yaml): model, prompt_file, caption_file,
 mode (constrained/free), search (plan/greedy), scoring (direct/channel), length_norm,
-calibration, device,
-max_new_tokens, plans_per_batch.
+calibration, symmetry (none/objects), device, max_new_tokens, plans_per_batch.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from grounded_core.llm.planner_config import (
     MODES,
     SCORINGS,
     SEARCHES,
+    SYMMETRIES,
     PlannerConfig,
 )
 from grounded_core.llm.planner_errors import PlanCanceledError, PlannerError
@@ -100,6 +100,13 @@ PARAMS = (
         _DEFAULTS.calibration,
         "none or pmi (minus the plan's log-prob under the null instruction).",
         choices=CALIBRATIONS,
+        read_only=True,
+    ),
+    Param(
+        "symmetry",
+        _DEFAULTS.symmetry,
+        "none or objects (average scores over all renamings of the objects).",
+        choices=SYMMETRIES,
         read_only=True,
     ),
     Param("device", _DEFAULTS.device, "Torch device: cpu, cuda, cuda:1...", read_only=True),
