@@ -136,7 +136,21 @@ def run_sequence(args) -> None:
     payload["load_average_start"] = load_start
     payload["config"] = config.to_dict()
     payload["reports"] = [r.to_dict() for r in reports]
+    for rep in payload["reports"]:
+        rep["seeded_labels"] = seeded_labels(WORK_DIR / name, rep["task"])
     _save_run(name, payload)
+
+
+def seeded_labels(run_dir: Path, task: str) -> dict[str, int]:
+    """Labels per goal that a task's buffer got from the lifelong buffer (reuse)."""
+    from grounded_core.learning.buffers import EpisodeStore
+
+    counts: dict[str, int] = {}
+    for episode in EpisodeStore(run_dir / "tasks" / task / "buffer"):
+        if episode.source_task is not None:
+            for label in episode.labels:
+                counts[label.goal] = counts.get(label.goal, 0) + 1
+    return counts
 
 
 def run_schedule(args) -> None:

@@ -7,6 +7,7 @@ newest checkpoint under ``runs/bench_collect_infer/`` (marked "from checkpoint")
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -25,6 +26,16 @@ FROM_CHECKPOINT = {
     "curve-stack_red_on_blue-curriculum-truth-s0": (
         "full prefixes (paper's rule, max_prefix null); stopped by hand at the step shown "
         "to give the budget to the max_prefix=2 runs"
+    ),
+}
+
+#: Remarks shown under the run table; unlike a run's ``note`` they keep the run in the
+#: main numbers.
+REMARKS = {
+    "curve-stack_all-curriculum-truth-s0-p1t2-aux1-shift0.05": (
+        "started with a budget of 6000, stopped by hand at 1217 steps (already at 88%) and "
+        "resumed from its checkpoint with a budget of 3000 like the other triple-stack runs; "
+        "the update after the resume covered 16 episodes instead of 8; wall s is the sum"
     ),
 }
 
@@ -87,7 +98,7 @@ def _fmt(value, digits=2) -> str:
     return str(value)
 
 
-def _plot(curves: list[dict], path: Path) -> bool:
+def _plot(curves: list[dict], path: Path, sequence_rows: list | None = None) -> bool:
     try:
         import matplotlib
 
@@ -96,13 +107,20 @@ def _plot(curves: list[dict], path: Path) -> bool:
     except ImportError:
         return False
     tasks = sorted({r["task"] for r in curves})
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for run in [r for r in curves if r["task"] == task]:
+    panels = len(tasks) + bool(sequence_rows)
+    ncols = min(3, panels)
+    nrows = -(-panels // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.axis("off")
+    if sequence_rows:
+        _plot_sequences(axes.flat[len(tasks)], sequence_rows)
+    for ax, task in zip(axes.flat, tasks, strict=False):
+        for run in sorted((r for r in curves if r["task"] == task), key=lambda r: r["name"]):
             rep = run["report"]
             xs = [0] + [p["env_steps"] for p in rep["curve"]]
             ys = [0.0] + [p["success"] for p in rep["curve"]]
-            if run["mode"] == "env":
+            if run["mode"] == "env" or xs[-1] < rep["env_steps"]:
                 xs.append(rep["env_steps"])
                 ys.append(ys[-1])
             style = "-" if run["mode"] == "curriculum" else "--"
@@ -110,7 +128,20 @@ def _plot(curves: list[dict], path: Path) -> bool:
             label = f"{run['mode']} s{run['seed']} {run['judge']}" + (
                 f" p{prefix}" if prefix else " full-prefix"
             )
-            ax.plot(xs, ys, style, marker="o", markersize=3, label=label)
+            # Greedy success is only known at evaluations: hold each value until the next
+            # (an env-reward run has no evaluation before its first reward; its policy
+            # is the uniform random one until then).
+            color = f"C{run['seed'] % 10}"
+            ax.plot(
+                xs,
+                ys,
+                style,
+                drawstyle="steps-post",
+                color=color,
+                marker="o",
+                markersize=2,
+                label=label,
+            )
         ax.axhline(0.5, color="grey", lw=0.5)
         ax.set_title(task)
         ax.set_xlabel("collection primitive steps")
@@ -121,6 +152,292 @@ def _plot(curves: list[dict], path: Path) -> bool:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def _plot_sequences(ax, rows: list) -> None:
+    """Steps to 50% per task of each sequence seed, with reuse (solid) and without (dashed);
+    a task that never reached 50% is drawn at its steps used, as an open marker."""
+    for seed, names, with_reuse, without in rows:
+        color = f"C{seed % 10}"
+        for values, style, label in ((with_reuse, "-", "reuse"), (without, "--", "no reuse")):
+            xs = [i for i, v in enumerate(values) if v is not None]
+            ys = [values[i][0] for i in xs]
+            ax.plot(xs, ys, style, color=color, marker="o", markersize=3, label=f"s{seed} {label}")
+            for i in xs:
+                if not values[i][1]:
+                    ax.plot([i], [values[i][0]], "o", mfc="white", color=color)
+        ax.set_xticks(range(len(names)), [n.replace("stack_", "") for n in names])
+    ax.set_title("sequence: steps to 50% per task")
+    ax.set_ylabel("collection steps to 50%")
+    ax.legend(fontsize=6, ncol=2)
+
+
+def _rewards(rep: dict) -> int:
+    """Env rewards earned while collecting: env-reward (task) labels, one per rewarded episode."""
+    return sum(n for goal, n in rep.get("labels_per_goal", {}).items() if goal.startswith("stack"))
+
+
+def _triple_summary(cur: list[dict], base: list[dict], summary: dict) -> list[str]:
+    """Section (1)'s triple-stack lines: curriculum seeds vs env-reward seeds (run dicts)."""
+    budgets = sorted({r["config"]["max_env_steps"] for r in base})
+    cur = [r["report"] for r in cur]
+    base = [r["report"] for r in base]
+    if not cur and not base:
+        return ["", "**Triple stack**: not run (budget)."]
+    reached = [r["steps_to_target"] for r in cur if r["steps_to_target"] is not None]
+    best = [max((p["success"] for p in r["curve"]), default=0.0) for r in cur]
+    base_rewards = [_rewards(r) for r in base]
+    base_best = [max((p["success"] for p in r["curve"]), default=0.0) for r in base]
+    cur_ok = bool(cur) and len(reached) * 2 > len(cur)
+    # "no reward or nearly none": at most one rewarded episode per seed, never 50% greedy
+    base_none = bool(base) and max(base_rewards) <= 1 and max(base_best) < 0.5
+    summary["triple_stack"] = {
+        "curriculum_steps_to_50": [r["steps_to_target"] for r in cur],
+        "curriculum_final_success": [r["final_success"] for r in cur],
+        "curriculum_steps_used": [r["env_steps"] for r in cur],
+        "env_steps_to_50": [r["steps_to_target"] for r in base],
+        "env_rewards_while_collecting": base_rewards,
+        "env_best_success": base_best,
+        "env_steps_used": [r["env_steps"] for r in base],
+        "budget": budgets,
+    }
+    lines = [
+        "",
+        f"**Triple stack (`stack_all`; plan {cur[0]['plan'] if cur else '-'}; evaluation "
+        f"episodes cut at 12 primitives)**: the curriculum agent reached 50% in "
+        f"{len(reached)}/{len(cur)} seeds, after {[r['steps_to_target'] for r in cur]} "
+        f"collection steps"
+        + (f" (median {float(np.median(reached)):.0f})" if reached else "")
+        + f"; final success {[round(r['final_success'], 2) for r in cur]}, best "
+        f"{[round(b, 2) for b in best]}, collection steps used {[r['env_steps'] for r in cur]} "
+        f"(a run stops at 90% or at its budget). The env-reward baseline, with the same "
+        f"budget ({budgets or '-'} steps), collected {[r['env_steps'] for r in base]} steps in {len(base)} seeds and earned "
+        f"{base_rewards} env rewards while collecting (random steps per reward: 90,232, so "
+        f"~{np.mean([r['env_steps'] for r in base]) / 90232 if base else 0:.2f} expected per "
+        f"seed); best greedy success {[round(b, 2) for b in base_best]}. Target (curriculum "
+        f">= 50% while the baseline gets no or nearly no reward): "
+        f"{'met' if cur_ok and base_none else 'NOT met'}.",
+    ]
+    return lines
+
+
+_SAME_CONFIG = (
+    ("max_prefix", None),
+    ("task_max_prefix", None),
+    ("pointer_aux_weight", 0.0),
+    ("shift_augment", 0.0),
+    ("object_relative_place", False),
+    ("balance_goals", False),
+)
+
+
+def _without_reuse(run: dict, task: str, sequences: list[dict], curves: list[dict]):
+    """The no-reuse counterpart of ``task`` in sequence ``run``: a sequence run without
+    reuse of the same seed and configuration if there is one, else the ``curve`` run of
+    that task (same seed, judge and configuration; a curve run is a sequence without
+    reuse of one task: same policy initialisation, episode seeds and BC seed)."""
+
+    def same(other: dict) -> bool:
+        return (
+            other["judge"] == run["judge"]
+            and other["seed"] == run["seed"]
+            and bool(other.get("note")) == bool(run.get("note"))
+            and all(
+                other.get("config", {}).get(key, default) == run["config"].get(key, default)
+                for key, default in _SAME_CONFIG
+            )
+        )
+
+    for other in sequences:
+        if not other["reuse"] and same(other):
+            for rep in other["reports"]:
+                if rep["task"] == task:
+                    return rep
+    for other in curves:
+        if other["task"] == task and other["mode"] == "curriculum" and same(other):
+            return other["report"]
+    return None
+
+
+def _seeded(rep: dict) -> str:
+    """': grasp blue x6, ...' for the labels a task got from the lifelong buffer."""
+    labels = rep.get("seeded_labels")
+    if not labels:
+        return ""
+    short = {
+        goal.replace("The robot is grasping the ", "grasp ")
+        .replace(" object is on top of the ", " on ")
+        .replace(" object", "")
+        .replace("The ", ""): n
+        for goal, n in labels.items()
+    }
+    return ": " + ", ".join(f"{goal} x{n}" for goal, n in short.items())
+
+
+def _sequence_section(sequences: list[dict], curves: list[dict], summary: dict) -> list[str]:
+    """Section (3): one row per (seed, task), medians per task, the target per seed."""
+    reuse_runs = sorted((r for r in sequences if r["reuse"]), key=lambda r: r["name"])
+    if not reuse_runs:
+        return ["Not run (budget)."]
+    lines = [
+        "Weights re-initialised for every task; budget per task in the run's config "
+        "(a task stops at 90% greedy success). *With reuse*: one `sequence` run per seed; "
+        "each task's buffer is first seeded with the prefixes of lifelong-buffer episodes "
+        "(earlier tasks) in which the new plan's sub-goals fired, and the policy is "
+        "trained on them before collecting (so a task can reach 50% after 0 collection "
+        "steps). *Without reuse*: a fresh run per task (the `curve` runs of the same seed "
+        "and configuration; identical to a sequence without reuse, whose tasks share "
+        "nothing: same policy initialisation, episode seeds and BC seed per task; the "
+        "first task of a sequence is the same run either way).",
+        "",
+    ]
+    header = [
+        "| run | task | seeded episodes (steps): labels | steps to 50% with reuse (steps used) "
+        "| final (with) | steps to 50% without reuse (steps used) | final (without) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    current = [r for r in reuse_runs if not r.get("note")]
+    old = [r for r in reuse_runs if r.get("note")]
+    per_task: dict[str, dict[str, list]] = {}
+    ordered: list[tuple[str, list]] = []
+    for group, runs in (("current", current), ("old", old)):
+        if not runs:
+            continue
+        if group == "old":
+            lines += ["", "Superseded runs (earlier code, kept for the record):", ""]
+        lines += header
+        for run in runs:
+            with_steps = []
+            for rep in run["reports"]:
+                without = _without_reuse(run, rep["task"], sequences, curves)
+                lines.append(
+                    f"| {run['name']} | {rep['task']} | {rep['seeded_episodes']} "
+                    f"({rep['seeded_steps']}){_seeded(rep)} | {_fmt(rep['steps_to_target'])} "
+                    f"({rep['env_steps']}) | {_fmt(rep['final_success'])} | "
+                    + (
+                        f"{_fmt(without['steps_to_target'])} ({without['env_steps']}) | "
+                        f"{_fmt(without['final_success'])} |"
+                        if without
+                        else "not run | - |"
+                    )
+                )
+                with_steps.append(rep["steps_to_target"])
+                if group == "current":
+                    row = per_task.setdefault(rep["task"], {"with": [], "without": []})
+                    row["with"].append(rep["steps_to_target"])
+                    row["without"].append(without["steps_to_target"] if without else "not run")
+            if group == "current":
+                ordered.append((run["name"], with_steps))
+        if group == "old":
+            lines += [""] + [f"* {r['name']}: {r['note']}." for r in runs]
+    if not current:
+        return [*lines, "", "No sequence run of the current configuration."]
+    for run in (r for r in sequences if not r["reuse"] and not r.get("note")):
+        # A sequence without reuse is checked against the fresh curve runs it stands for.
+        checks = []
+        for rep in run["reports"]:
+            alone = _without_reuse(run, rep["task"], [], curves)
+            same = alone is not None and [(p["env_steps"], p["success"]) for p in rep["curve"]] == [
+                (p["env_steps"], p["success"]) for p in alone["curve"]
+            ]
+            checks.append(f"{rep['task']}: {'identical' if same else 'DIFFERENT'}")
+        lines += [
+            "",
+            f"Check of the equivalence: `{run['name']}` (a sequence without reuse) against "
+            f"the curve runs of the same seed and configuration, learning curve by learning "
+            f"curve: {'; '.join(checks)}.",
+        ]
+
+    def med(values: list) -> str:
+        # not reached counts as infinitely many steps, so the median is a lower bound then
+        nums = [v if isinstance(v, int) else np.inf for v in values if v != "not run"]
+        if not nums:
+            return "-"
+        value = float(np.median(nums))
+        return "not reached" if np.isinf(value) else f"{value:.0f}"
+
+    lines += [
+        "",
+        "Medians over seeds (current configuration; not reached counts as never):",
+        "",
+        "| task | steps to 50% with reuse (per seed) | median | without reuse (per seed) "
+        "| median |",
+        "|---|---|---:|---|---:|",
+    ]
+    for task, row in per_task.items():
+        lines.append(
+            f"| {task} | {row['with']} | {med(row['with'])} | {row['without']} "
+            f"| {med(row['without'])} |"
+        )
+
+    def falling(values: list) -> bool:
+        nums = [v if v is not None else np.inf for v in values]
+        return all(b < a for a, b in itertools.pairwise(nums))
+
+    per_seed = {name: falling(values) for name, values in ordered}
+    medians = [
+        float(np.median([v if v is not None else np.inf for v in row["with"]]))
+        for row in per_task.values()
+    ]
+    median_falls = all(b < a for a, b in itertools.pairwise(medians))
+    summary["sequence"] = {
+        "with_reuse": {task: row["with"] for task, row in per_task.items()},
+        "without_reuse": {task: row["without"] for task, row in per_task.items()},
+        "falls_per_seed": per_seed,
+        "median_falls": median_falls,
+    }
+    met = sum(per_seed.values())
+    lines += [
+        "",
+        f"**Target (with reuse every task needs fewer steps to 50% than the one before)**: "
+        f"{met}/{len(per_seed)} seeds "
+        f"({', '.join(f'{n}: {v}' for n, v in ordered)}); on the medians "
+        f"{'yes' if median_falls else 'no'}. "
+        + ("Met." if met == len(per_seed) else "NOT met in every seed.")
+        + " (Tasks that reached 50% after 0 collection steps did so from the reused data "
+        "alone.)",
+    ]
+    stacked, grasp_only = ([], []), ([], [])
+    for run in current:
+        for rep in run["reports"][1:]:
+            labels = rep.get("seeded_labels")
+            if labels is None:
+                continue
+            without = _without_reuse(run, rep["task"], sequences, curves)
+            pair = stacked if any("on top of" in g for g in labels) else grasp_only
+            pair[0].append(rep["steps_to_target"])
+            pair[1].append(without["steps_to_target"] if without else "not run")
+    if stacked[0] or grasp_only[0]:
+        lines += [
+            "",
+            "Which reused data helps (later tasks): seeded with a demonstration of the new "
+            f"task's stacking sub-goal: steps to 50% {stacked[0]} with reuse vs "
+            f"{stacked[1]} without; seeded with grasp demonstrations only: {grasp_only[0]} "
+            f"with reuse vs {grasp_only[1]} without.",
+        ]
+    return lines
+
+
+def _steps_or_used(rep: dict) -> tuple[int, bool]:
+    """(steps to 50%, True), or (steps used, False) when 50% was not reached (0 is a value)."""
+    if rep["steps_to_target"] is None:
+        return rep["env_steps"], False
+    return rep["steps_to_target"], True
+
+
+def _sequence_plot_rows(sequences: list[dict], curves: list[dict]) -> list:
+    """(seed, tasks, [(steps, reached)] with reuse, same without) per current reuse run."""
+    rows = []
+    for run in sorted(sequences, key=lambda r: r["seed"]):
+        if not run["reuse"] or run.get("note"):
+            continue
+        with_reuse, without = [], []
+        for rep in run["reports"]:
+            with_reuse.append(_steps_or_used(rep))
+            alone = _without_reuse(run, rep["task"], sequences, curves)
+            without.append(None if alone is None else _steps_or_used(alone))
+        rows.append((run["seed"], [r["task"] for r in run["reports"]], with_reuse, without))
+    return rows
 
 
 def write_report() -> None:
@@ -169,11 +486,16 @@ def write_report() -> None:
         lines.append("")
     for run in notes:
         lines.append(f"* {run['name']}: {run['note']}.")
+    remarks = [r for r in curves if r["name"] in REMARKS]
+    if remarks and not notes:
+        lines.append("")
+    for run in remarks:
+        lines.append(f"* {run['name']}: {REMARKS[run['name']]}.")
 
     # Ratio on stack-two.
-    def steps(task, mode, judge="truth", prefix=1):
+    def selected(task, mode, judge="truth", prefix=1):
         return [
-            r["report"]
+            r
             for r in curves
             if r["task"] == task
             and r["mode"] == mode
@@ -184,6 +506,9 @@ def write_report() -> None:
             # also change what a baseline makes of its first rewards)
             and not r.get("note")
         ]
+
+    def steps(task, mode, judge="truth", prefix=1):
+        return [r["report"] for r in selected(task, mode, judge, prefix)]
 
     cur = steps("stack_red_on_blue", "curriculum")
     base = steps("stack_red_on_blue", "env")
@@ -244,19 +569,9 @@ def write_report() -> None:
                 f"{ratio}. Target >= 5x: "
                 f"{'met' if reached and (not base_reached or min(base_reached) >= 5 * worst) else 'NOT met'}.",
             ]
-    triple = [r for r in curves if r["task"] == "stack_all"]
-    if triple:
-        for run in triple:
-            rep = run["report"]
-            lines.append(
-                f"\n**Triple stack** ({run['name']}): final success {_fmt(rep['final_success'])}, "
-                f"best {_fmt(max((p['success'] for p in rep['curve']), default=0.0))}, "
-                f"steps to 50% {_fmt(rep['steps_to_target'])} after {rep['env_steps']} collection "
-                f"steps; labels per goal {rep.get('labels_per_goal')}. Target >= 50%: "
-                f"{'met' if rep['steps_to_target'] is not None else 'NOT met'}."
-            )
-    else:
-        lines.append("\n**Triple stack**: not run (budget).")
+    lines += _triple_summary(
+        selected("stack_all", "curriculum"), selected("stack_all", "env"), summary
+    )
 
     lines += [
         "",
@@ -274,57 +589,16 @@ def write_report() -> None:
         lines.append(f"| {task} | {sparse:,.0f} | {values if reps else 'not run'} | {ratio} |")
 
     lines += ["", "## (3) Sequential tasks with and without lifelong data reuse", ""]
-    reuse_runs = [r for r in sequences if r["reuse"]]
-    if reuse_runs:
-        lines += [
-            "Weights re-initialised for every task. *With reuse*: one `sequence` run; each "
-            "task's buffer is first seeded with the prefixes of lifelong-buffer episodes "
-            "(earlier tasks) in which the new plan's sub-goals fired, and the policy is "
-            "trained on them before collecting. *Without reuse*: a fresh run per task (the "
-            "`curve` runs of the same seed; identical to a sequence without reuse, whose "
-            "tasks share nothing).",
-            "",
-            "| task | seeded episodes (steps) | steps to 50% with reuse | final (with) | "
-            "steps to 50% without reuse | final (without) |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for run in reuse_runs:
-            for rep in run["reports"]:
-                alone = [
-                    r["report"]
-                    for r in curves
-                    if r["task"] == rep["task"]
-                    and r["mode"] == "curriculum"
-                    and r["judge"] == run["judge"]
-                    and r["seed"] == run["seed"]
-                    and r.get("config", {}).get("max_prefix") == run["config"]["max_prefix"]
-                    and bool(r.get("note")) == bool(run.get("note"))
-                    and all(
-                        r.get("config", {}).get(key, default) == run["config"].get(key, default)
-                        for key, default in (
-                            ("pointer_aux_weight", 0.0),
-                            ("shift_augment", 0.0),
-                            ("object_relative_place", False),
-                            ("balance_goals", False),
-                        )
-                    )
-                ]
-                without = alone[0] if alone else None
-                lines.append(
-                    f"| {rep['task']} | {rep['seeded_episodes']} ({rep['seeded_steps']}) | "
-                    f"{_fmt(rep['steps_to_target'])} (budget {rep['env_steps']}) | "
-                    f"{_fmt(rep['final_success'])} | "
-                    + (
-                        f"{_fmt(without['steps_to_target'])} (budget {without['env_steps']}) | "
-                        f"{_fmt(without['final_success'])} |"
-                        if without
-                        else "not run | - |"
-                    )
-                )
-    else:
-        lines.append("Not run (budget).")
+    lines += _sequence_section(sequences, curves, summary)
 
     lines += ["", "## (4) Skill scheduling with the trained policies", ""]
+    if (RESULTS_DIR / "skill_scheduling.md").is_file():
+        lines += [
+            "The skill-scheduling experiment has its own benchmark now: see "
+            "[skill_scheduling.md](skill_scheduling.md) (bench/skill_scheduling.py). The "
+            "table below is the earlier run of `python bench/collect_infer.py schedule`.",
+            "",
+        ]
     if schedules:
         for run in schedules:
             lines += [
@@ -351,7 +625,7 @@ def write_report() -> None:
 
     plot = RESULTS_DIR / "collect_infer.png"
     shown = [r for r in curves if not r.get("note")]
-    if shown and _plot(shown, plot):
+    if shown and _plot(shown, plot, _sequence_plot_rows(sequences, curves)):
         lines += ["", "![learning curves](collect_infer.png)"]
     payload = {
         "report_commit": git_commit(),
