@@ -18,6 +18,16 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
+#: The six "stack X on Y" tasks of the tabletop world, in the order the benchmarks
+#: train them (each colour is moved, and is a base, twice).
+STACK_TASKS = (
+    "stack_red_on_blue",
+    "stack_blue_on_green",
+    "stack_green_on_red",
+    "stack_red_on_green",
+    "stack_green_on_blue",
+    "stack_blue_on_red",
+)
 
 
 def git_commit() -> str:

@@ -57,21 +57,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, RESULTS_DIR, git_commit, machine_info, write_results
+from common import (
+    REPO_ROOT,
+    RESULTS_DIR,
+    STACK_TASKS,
+    git_commit,
+    machine_info,
+    write_results,
+)
 
 NAME = "learning_from_video"
 RUN_ROOT = REPO_ROOT / "runs" / NAME
 POLICY_DIR = RUN_ROOT / "policy"
 CI_DIR = RUN_ROOT / "collect_infer"
 VARIANTS = ("default", "camera", "lighting", "hand")
-STACK_TASKS = (
-    "stack_red_on_blue",
-    "stack_blue_on_green",
-    "stack_green_on_red",
-    "stack_red_on_green",
-    "stack_green_on_blue",
-    "stack_blue_on_red",
-)
 #: Layout seeds of the imitation worlds are far from the demonstration seeds.
 IMITATION_SEED_BASE = 5_000_000
 

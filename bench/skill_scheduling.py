@@ -55,19 +55,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO_ROOT, RESULTS_DIR, git_commit, machine_info
+from common import REPO_ROOT, RESULTS_DIR, STACK_TASKS, git_commit, machine_info
 
 RUN_ROOT = REPO_ROOT / "runs" / "skill_scheduling"
 RUNS_DIR = RESULTS_DIR / "skill_scheduling_runs"
 CONFIG = REPO_ROOT / "config" / "collect_infer.yaml"
-STACK_TASKS = (
-    "stack_red_on_blue",
-    "stack_blue_on_green",
-    "stack_green_on_red",
-    "stack_red_on_green",
-    "stack_green_on_blue",
-    "stack_blue_on_red",
-)
 #: Overrides of config/collect_infer.yaml for training (the benchmark prefixes of
 #: bench/collect_infer.py's curve runs; evaluation cut at 3x the optimal stack length).
 TRAIN_SETS = ("max_prefix=1", "task_max_prefix=2", "max_env_steps=2000", "eval_max_steps=6")
