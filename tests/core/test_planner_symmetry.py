@@ -13,7 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from grounded_core.llm.planner import Planner
 from grounded_core.llm.planner_cli import main as cli_main
-from grounded_core.llm.planner_config import PlannerConfig
+from grounded_core.llm.planner_config import (
+    PlannerConfig,
+    default_config_file,
+    load_planner_config,
+)
 from grounded_core.llm.planner_errors import PlannerConfigError
 from grounded_core.llm.planner_symmetry import object_renamings, rename_objects
 from grounded_core.tabletop.captions import caption_list
@@ -99,3 +103,15 @@ def test_cli_symmetry_flag_plans_equivariantly(capsys):
     base = plan_of("stack the red object on the blue object")
     swapped = plan_of("stack the green object on the blue object")
     assert tuple(swapped) == rename_plan(base, SWAP)
+
+
+def test_cli_defaults_to_the_shipped_config(capsys):
+    shipped = default_config_file()
+    assert shipped is not None and load_planner_config(shipped).symmetry == "objects"
+    text = "put the blue block on the red one"
+    assert cli_main(["--model", "tiny-llama", "--raw", text]) == 0
+    implicit = capsys.readouterr().out
+    assert cli_main(["--model", "tiny-llama", "--raw", "--config", str(shipped), text]) == 0
+    assert capsys.readouterr().out == implicit
+    assert cli_main(["--model", "tiny-llama", "--raw", "--symmetry", "none", text]) == 0
+    assert capsys.readouterr().out != implicit  # the scores differ without the symmetry

@@ -7,7 +7,9 @@ Examples::
     grounded-plan --model google/flan-t5-large --mode free --raw "grasp the blue object"
     grounded-plan --config config/planner.yaml --json "stack all three objects"
 
-Prints the plan as numbered sub-goals. ``--raw`` adds what the model produced: the
+Settings come from the shipped ``config/planner.yaml`` (the planner node's file) unless
+``--config`` names another; the flags override single keys. Prints the plan as numbered
+sub-goals. ``--raw`` adds what the model produced: the
 generated text (free mode) or the candidate plans with their scores (constrained).
 Exit code 0 on success, 2 on a bad instruction, configuration or model, or an invalid
 generated plan (the raw text is printed with the error).
