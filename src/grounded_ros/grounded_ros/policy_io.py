@@ -39,7 +39,7 @@ from builtin_interfaces.msg import Time
 
 from grounded_core.policy.config import PolicyConfig
 from grounded_core.policy.io import PolicyBlob, from_bytes
-from grounded_core.policy.model import GoalPolicy, PolicyInput
+from grounded_core.policy.model import GoalPolicy
 from grounded_core.policy.text import make_text_encoder
 from grounded_interfaces.msg import (
     ArmCommand,
@@ -275,23 +275,16 @@ class WorldLink:
         if self.policy is None:
             raise WorldLinkError("no policy weights loaded")
         self.last_goal = goal
-        if (
-            not greedy
-            and self.trained_goals is not None
-            and goal not in self.trained_goals
-            and rng is not None
-        ):  # no demonstrations of this goal yet: explore uniformly (as the core Actor)
-            grid = self.policy.grid
-            return grid.xy_of(int(rng.integers(grid.n_cells)), rng)
-        inputs = PolicyInput.stack([observation.features])
-        return self.policy.act(
-            [goal],
-            inputs,
-            mode=greedy,
+        # Goals without demonstrations are explored uniformly, as in the core Actor.
+        return self.policy.act_for_goal(
+            goal,
+            observation.features,
+            greedy=greedy,
             rng=rng,
             temperature=self.temperature,
             epsilon=self.epsilon,
-        )[0]
+            trained_goals=self.trained_goals,
+        )
 
     def act(self, xy) -> RosObservation:
         """Run a primitive at ``xy`` and return what was observed after it."""

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..policy.io import PolicyBlob, from_bytes
-from ..policy.model import GoalPolicy, PolicyInput, state_features
+from ..policy.model import GoalPolicy, state_features
 from ..policy.progress import plan_index
 from ..tabletop.tasks import Task
 from ..tabletop.world import TabletopWorld
@@ -133,23 +133,15 @@ class Actor:
     def choose(
         self, goal: str, observation: Observation, greedy: bool, rng: np.random.Generator | None
     ) -> np.ndarray:
-        if (
-            not greedy
-            and self.trained_goals is not None
-            and goal not in self.trained_goals
-            and rng is not None
-        ):
-            grid = self.policy.grid
-            return grid.xy_of(int(rng.integers(grid.n_cells)), rng)
-        inputs = PolicyInput.stack([state_features(observation.state)])
-        return self.policy.act(
-            [goal],
-            inputs,
-            mode=greedy,
+        return self.policy.act_for_goal(
+            goal,
+            state_features(observation.state),
+            greedy=greedy,
             rng=rng,
             temperature=self.temperature,
             epsilon=self.epsilon,
-        )[0]
+            trained_goals=self.trained_goals,
+        )
 
     # ------------------------------------------------------------------ episodes
 

@@ -529,6 +529,19 @@ class CollectInfer:
             self._broadcast()
             return stats["loss"]
 
+        def point(rate: float, loss: float, train_rate: float) -> CurvePoint:
+            """The learning curve's point for an evaluation just made."""
+            return CurvePoint(
+                env_steps,
+                episodes,
+                self.version,
+                rate,
+                buffer.n_labelled_steps(),
+                loss,
+                train_rate,
+                wall_before + time.monotonic() - start,
+            )
+
         def stop_reached() -> bool:
             return bool(
                 cfg.stop_success is not None and curve and curve[-1].success >= cfg.stop_success
@@ -540,18 +553,7 @@ class CollectInfer:
             updates += 1
             rate, used = self.evaluate(task_name)
             eval_steps += used
-            curve.append(
-                CurvePoint(
-                    env_steps,
-                    episodes,
-                    self.version,
-                    rate,
-                    buffer.n_labelled_steps(),
-                    loss,
-                    float("nan"),
-                    time.monotonic() - start,
-                )
-            )
+            curve.append(point(rate, loss, float("nan")))
             checkpoint(loss)
 
         bar = None
@@ -607,18 +609,7 @@ class CollectInfer:
                 eval_steps += used
                 train_rate = float(np.mean(since_eval)) if since_eval else float("nan")
                 since_eval = []
-                curve.append(
-                    CurvePoint(
-                        env_steps,
-                        episodes,
-                        self.version,
-                        rate,
-                        buffer.n_labelled_steps(),
-                        loss,
-                        train_rate,
-                        wall_before + time.monotonic() - start,
-                    )
-                )
+                curve.append(point(rate, loss, train_rate))
                 self.log(
                     f"collect_infer: {task_name} [{cfg.reward_mode}] steps {env_steps} "
                     f"episodes {episodes} v{self.version} eval success {rate:.2f} "

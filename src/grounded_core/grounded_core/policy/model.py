@@ -276,6 +276,35 @@ class GoalPolicy(nn.Module):
         finally:
             self.train(was_training)
 
+    def act_for_goal(
+        self,
+        goal: str,
+        features,
+        *,
+        greedy: bool,
+        rng: np.random.Generator | None,
+        temperature: float = 1.0,
+        epsilon: float = 0.0,
+        trained_goals: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """One action ``[2]`` for ``goal`` from one state's features (``state_features``).
+
+        While collecting (``greedy`` false), a goal outside ``trained_goals`` (no
+        demonstrations yet) is explored uniformly over the grid instead of sampled
+        from the untrained head; ``trained_goals=None`` means every goal is trained.
+        """
+        untrained = trained_goals is not None and goal not in trained_goals
+        if not greedy and untrained and rng is not None:
+            return self.grid.xy_of(int(rng.integers(self.grid.n_cells)), rng)
+        return self.act(
+            [goal],
+            PolicyInput.stack([features]),
+            mode=greedy,
+            rng=rng,
+            temperature=temperature,
+            epsilon=epsilon,
+        )[0]
+
     def act(
         self,
         goals: Sequence[str],
