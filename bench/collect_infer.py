@@ -7,7 +7,10 @@ finishes, so a budget cut loses only the run in progress):
   rewards, ``env`` = env reward only, the baseline), one seed: success of the
   greedy policy vs collection primitive steps.
 * ``sequence``: tasks learnt one after the other with weights re-initialised
-  per task, with or without seeding each task's buffer from the lifelong buffer.
+  per task, with or without seeding each task's buffer from the lifelong buffer
+  (``--reuse-scope plan``: the new plan's sub-goals; ``all``: every skill that
+  fired, with ``--untrained-policy P`` goals without demonstrations are pursued
+  with the policy with probability P; both appear in the run name unless default).
 * ``schedule``: the skill scheduler with a trained policy (loaded from a curve
   run's checkpoint) over evaluation seeds per instruction.
 
@@ -119,7 +122,9 @@ def run_curve(args) -> None:
 def run_sequence(args) -> None:
     tasks = args.tasks.split(",")
     reuse = args.reuse == "yes"
-    name = f"sequence-{'reuse' if reuse else 'noreuse'}{_suffix(args)}"
+    scope = f"-{args.reuse_scope}" if reuse and args.reuse_scope != "plan" else ""
+    explore = f"-upol{args.untrained_policy:g}" if args.untrained_policy else ""
+    name = f"sequence-{'reuse' if reuse else 'noreuse'}{scope}{_suffix(args)}{explore}"
     config = _config(
         args,
         reward_mode="curriculum",
@@ -127,11 +132,15 @@ def run_sequence(args) -> None:
         eval_max_steps=_eval_limit(tasks[0]),
         reuse_lifelong=reuse,
         reinit_per_task=True,
+        reuse_scope=args.reuse_scope,
+        untrained_policy_share=args.untrained_policy,
     )
     load_start = list(os.getloadavg())
     with CollectInfer(config, WORK_DIR / name, progress=False) as ci:
         reports = ci.run_sequence(tasks)
     payload = {"kind": "sequence", "name": name, "tasks": tasks, "reuse": reuse}
+    payload["reuse_scope"] = config.reuse_scope
+    payload["untrained_policy_share"] = config.untrained_policy_share
     payload.update(_meta(args))
     payload["load_average_start"] = load_start
     payload["config"] = config.to_dict()
@@ -225,6 +234,19 @@ def main() -> int:
     )
     parser.add_argument("--mode", default="curriculum", choices=["curriculum", "env"])
     parser.add_argument("--reuse", default="yes", choices=["yes", "no"])
+    parser.add_argument(
+        "--reuse-scope",
+        default="plan",
+        choices=["plan", "all"],
+        help="sequence with reuse: seed with the new plan's sub-goals or every skill "
+        "(default plan, the main runs' setting; config/collect_infer.yaml ships all)",
+    )
+    parser.add_argument(
+        "--untrained-policy",
+        type=float,
+        default=0.0,
+        help="sequence: probability of acting with the policy on a goal without demos",
+    )
     parser.add_argument("--judge", default="truth", choices=["truth", "captioner"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=2000)

@@ -274,9 +274,32 @@ def _seeded(rep: dict) -> str:
     return ": " + ", ".join(f"{goal} x{n}" for goal, n in short.items())
 
 
+#: The reuse of the main sequence runs: the new plan's sub-goals, uniform exploration of
+#: goals without demonstrations (runs written before these fields existed are this).
+PLAN_VARIANT = ("plan", 0.0)
+
+
+def _variant(run: dict) -> tuple[str, float]:
+    """(reuse_scope, untrained_policy_share) of a sequence run."""
+    config = run.get("config", {})
+    return (
+        run.get("reuse_scope") or config.get("reuse_scope") or "plan",
+        float(config.get("untrained_policy_share") or 0.0),
+    )
+
+
+def _falling(values: list) -> bool:
+    """Every task needs fewer steps to 50% than the one before (not reached = never)."""
+    nums = [v if v is not None else np.inf for v in values]
+    return all(b < a for a, b in itertools.pairwise(nums))
+
+
 def _sequence_section(sequences: list[dict], curves: list[dict], summary: dict) -> list[str]:
     """Section (3): one row per (seed, task), medians per task, the target per seed."""
-    reuse_runs = sorted((r for r in sequences if r["reuse"]), key=lambda r: r["name"])
+    reuse_runs = sorted(
+        (r for r in sequences if r["reuse"] and _variant(r) == PLAN_VARIANT),
+        key=lambda r: r["name"],
+    )
     if not reuse_runs:
         return ["Not run (budget)."]
     lines = [
@@ -370,11 +393,7 @@ def _sequence_section(sequences: list[dict], curves: list[dict], summary: dict) 
             f"| {med(row['without'])} |"
         )
 
-    def falling(values: list) -> bool:
-        nums = [v if v is not None else np.inf for v in values]
-        return all(b < a for a, b in itertools.pairwise(nums))
-
-    per_seed = {name: falling(values) for name, values in ordered}
+    per_seed = {name: _falling(values) for name, values in ordered}
     medians = [
         float(np.median([v if v is not None else np.inf for v in row["with"]]))
         for row in per_task.values()
@@ -418,6 +437,122 @@ def _sequence_section(sequences: list[dict], curves: list[dict], summary: dict) 
     return lines
 
 
+def _variant_section(sequences: list[dict], curves: list[dict], summary: dict) -> list[str]:
+    """Section (3), other reuse variants (``reuse_scope: all``, ``untrained_policy_share``):
+    per seed the steps to 50% of each task next to the main (plan-scope) reuse run and the
+    runs without reuse of the same seed and configuration, and the target per seed."""
+    variants: dict[tuple[str, float], list[dict]] = {}
+    for run in sequences:
+        if run["reuse"] and not run.get("note") and _variant(run) != PLAN_VARIANT:
+            variants.setdefault(_variant(run), []).append(run)
+    if not variants:
+        return []
+    plan_runs = {
+        r["seed"]: r
+        for r in sequences
+        if r["reuse"] and not r.get("note") and _variant(r) == PLAN_VARIANT
+    }
+    lines = [
+        "",
+        "### Reuse every skill (`reuse_scope: all`)",
+        "",
+        "At the start of a task the buffer is seeded with the prefixes of *every* caption "
+        "of the vocabulary that fired in the lifelong buffer's episodes of earlier tasks "
+        "(`buffers.extract_skills`, the consolidation step; e.g. grasp red, red on blue, "
+        "grasp blue, blue on green, and whatever else fired by chance), so the "
+        "re-initialised policy is first trained on every earlier skill and can generalise "
+        "through the goal embedding and the object tokens to the new sub-goals. "
+        "`untrained_policy_share` p: a goal of the plan without demonstrations is pursued "
+        "with the policy with probability p per step while collecting, uniformly otherwise "
+        "(p = 0 is the rule of the main runs). p > 0 changes the first task too (its "
+        "second sub-goal is untrained until it fires), so there the first task is not "
+        "the main runs' first task. Same flags as the main runs otherwise "
+        "(`python bench/collect_infer.py sequence --seed N --budget 1500 --max-prefix 1 "
+        "--task-prefix 2 --reuse-scope all [--untrained-policy p]`).",
+    ]
+    summary["sequence_variants"] = {}
+    for (scope, share), runs in sorted(variants.items()):
+        runs = sorted(runs, key=lambda r: r["seed"])
+        tasks = [rep["task"] for rep in runs[0]["reports"]]
+        lines += [
+            "",
+            f"**reuse_scope `{scope}`, untrained_policy_share {share:g}** ({len(runs)} seeds):",
+            "",
+            "| seed | steps to 50% per task (steps used) | seeded labels per task (total; "
+            "of the new plan's sub-goals) | each task fewer steps than the one before | "
+            "main runs, plan-scope reuse | without reuse |",
+            "|---:|---|---|---|---|---|",
+        ]
+        per_seed, with_steps = {}, []
+        for run in runs:
+            steps = [rep["steps_to_target"] for rep in run["reports"]]
+            with_steps.append(steps)
+            per_seed[run["name"]] = _falling(steps)
+            seeded = []
+            for rep in run["reports"][1:]:
+                labels = rep.get("seeded_labels") or {}
+                on_plan = sum(n for goal, n in labels.items() if goal in rep["plan"])
+                seeded.append(f"{sum(labels.values())}; {on_plan}")
+            plan_run = plan_runs.get(run["seed"])
+            plan_steps = (
+                [rep["steps_to_target"] for rep in plan_run["reports"]] if plan_run else None
+            )
+            alone = [_without_reuse(run, t, sequences, curves) for t in tasks]
+            lines.append(
+                f"| {run['seed']} | "
+                + ", ".join(
+                    f"{_fmt(rep['steps_to_target'])} ({rep['env_steps']})" for rep in run["reports"]
+                )
+                + f" | {' / '.join(seeded) or '-'} | "
+                f"{'yes' if per_seed[run['name']] else 'no'} | "
+                + (
+                    f"{plan_steps} ({'yes' if _falling(plan_steps) else 'no'})"
+                    if plan_steps
+                    else "not run"
+                )
+                + " | "
+                + str([a["steps_to_target"] if a else "not run" for a in alone])
+                + " |"
+            )
+        medians = [
+            float(np.median([s[i] if s[i] is not None else np.inf for s in with_steps]))
+            for i in range(len(tasks))
+        ]
+        met = sum(per_seed.values())
+        plan_met = sum(
+            _falling([rep["steps_to_target"] for rep in plan_runs[r["seed"]]["reports"]])
+            for r in runs
+            if r["seed"] in plan_runs
+        )
+        n_plan = sum(r["seed"] in plan_runs for r in runs)
+        # Later tasks: did a lucky firing of the new stacking sub-goal get seeded, or was
+        # only the generalisation from the other skills available?
+        stacked, other = [], []
+        for run in runs:
+            for rep in run["reports"][1:]:
+                labels = rep.get("seeded_labels") or {}
+                seeded_stack = any(labels.get(g) for g in rep["plan"] if "on top of" in g)
+                (stacked if seeded_stack else other).append(rep["steps_to_target"])
+        summary["sequence_variants"][f"{scope}-upol{share:g}"] = {
+            "steps_to_50": {run["name"]: steps for run, steps in zip(runs, with_steps)},
+            "falls_per_seed": per_seed,
+            "medians": dict(zip(tasks, medians)),
+        }
+        lines += [
+            "",
+            f"Medians per task: {', '.join(f'{t} {m:.0f}' for t, m in zip(tasks, medians))}. "
+            f"**Target (with reuse every task needs fewer steps to 50% than the one before)**: "
+            f"{met}/{len(runs)} seeds with this variant (the main plan-scope runs of the same "
+            f"seeds: {plan_met}/{n_plan}); "
+            + ("met in every seed." if met == len(runs) else "NOT met in every seed."),
+            "",
+            "Later tasks (2 and 3) whose seeded data held a demonstration of the new task's "
+            f"stacking sub-goal (a chance firing in an earlier task): steps to 50% {stacked}; "
+            f"with only the other skills to generalise from: {other}.",
+        ]
+    return lines
+
+
 def _steps_or_used(rep: dict) -> tuple[int, bool]:
     """(steps to 50%, True), or (steps used, False) when 50% was not reached (0 is a value)."""
     if rep["steps_to_target"] is None:
@@ -429,7 +564,7 @@ def _sequence_plot_rows(sequences: list[dict], curves: list[dict]) -> list:
     """(seed, tasks, [(steps, reached)] with reuse, same without) per current reuse run."""
     rows = []
     for run in sorted(sequences, key=lambda r: r["seed"]):
-        if not run["reuse"] or run.get("note"):
+        if not run["reuse"] or run.get("note") or _variant(run) != PLAN_VARIANT:
             continue
         with_reuse, without = [], []
         for rep in run["reports"]:
@@ -590,6 +725,7 @@ def write_report() -> None:
 
     lines += ["", "## (3) Sequential tasks with and without lifelong data reuse", ""]
     lines += _sequence_section(sequences, curves, summary)
+    lines += _variant_section(sequences, curves, summary)
 
     lines += ["", "## (4) Skill scheduling with the trained policies", ""]
     if (RESULTS_DIR / "skill_scheduling.md").is_file():

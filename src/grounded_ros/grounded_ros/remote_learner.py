@@ -24,7 +24,9 @@ run can move between the two:
   learner on the same run directory resumes from the newest checkpoint, and
   every episode stored since stays in the buffers (environment steps are
   recounted from them). At the first start of a task its buffer is seeded from
-  the lifelong buffer (``reuse_lifelong``) and trained on before collecting.
+  the lifelong buffer (``reuse_lifelong``, ``reuse_scope`` as in the core's
+  ``seed_for_task``) and trained on before collecting. (``untrained_policy_share``
+  is not used over ROS: policy nodes explore untrained goals uniformly.)
 """
 
 from __future__ import annotations
@@ -44,13 +46,14 @@ import yaml
 
 from grounded_core.data.checkpoints import CheckpointManager
 from grounded_core.learning.actor import Actor
-from grounded_core.learning.buffers import Episode, EpisodeStore, bc_dataset, seed_from_lifelong
+from grounded_core.learning.buffers import Episode, EpisodeStore, bc_dataset
 from grounded_core.learning.collect_infer import (
     EVAL_SEED_BASE,
     CollectInferConfig,
     CollectInferConfigError,
     CurvePoint,
     bc_trainer,
+    seed_for_task,
 )
 from grounded_core.learning.goal_bc import GoalBCTrainer
 from grounded_core.learning.judges import TruthJudge
@@ -170,8 +173,13 @@ class RemoteLearner:
         self.env_steps = sum(e.length for e in own)
         self.episodes = len(own)
         if config.reuse_lifelong and self.curriculum and not seeded_before:
-            seeded = seed_from_lifelong(
-                self.lifelong, task, self.plan, max_prefix=config.max_prefix
+            seeded = seed_for_task(
+                self.lifelong,
+                task,
+                self.plan,
+                self.vocabulary,
+                scope=config.reuse_scope,
+                max_prefix=config.max_prefix,
             )
             for episode in seeded:
                 self.buffer.add(episode)

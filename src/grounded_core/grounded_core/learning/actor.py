@@ -19,7 +19,11 @@ that the trainer has never had a demonstration of (``trained_goals``, sent with
 the weights) is explored with the uniform random policy while collecting: the
 network's output for an untrained goal is only an extrapolation from similar
 goal texts (e.g. "red on blue" from "grasping red": put red back down where it
-is), which would stop exploration of that sub-goal. Every
+is), which would stop exploration of that sub-goal. With
+``untrained_policy_share`` p > 0 such a goal is instead pursued with the policy
+with probability p per step (uniform otherwise): worth it when the policy was
+trained on related goals, e.g. every skill of earlier tasks (Collect & Infer's
+``reuse_scope: all``). Every
 frame is judged against every caption of the vocabulary once, as it arrives,
 and the detections are logged with the states, actions and goals in an
 :class:`~grounded_core.learning.buffers.Episode`. The actor also offers
@@ -56,7 +60,13 @@ class Actor:
         temperature: float = 1.0,
         epsilon: float = 0.0,
         object_relative_place: bool = True,
+        untrained_policy_share: float = 0.0,
     ) -> None:
+        if not 0.0 <= float(untrained_policy_share) <= 1.0:
+            raise ValueError(
+                f"untrained_policy_share must be in [0, 1], got {untrained_policy_share!r}"
+            )
+        self.untrained_policy_share = float(untrained_policy_share)
         self.actor_id = int(actor_id)
         self.object_relative_place = bool(object_relative_place)
         self.world = TabletopWorld(world, seed=0)
@@ -141,6 +151,7 @@ class Actor:
             temperature=self.temperature,
             epsilon=self.epsilon,
             trained_goals=self.trained_goals,
+            untrained_policy_share=self.untrained_policy_share,
         )
 
     # ------------------------------------------------------------------ episodes

@@ -15,7 +15,9 @@ stored. Loading skips temporary files and reports unreadable ones.
 * the *task buffer* of a task is an ``EpisodeStore`` of its labelled episodes
   (plus those seeded from the lifelong buffer);
 * the *lifelong buffer* is an ``EpisodeStore`` of every episode of every task;
-  :func:`seed_from_lifelong` relabels it for a new task's plan.
+  :func:`seed_from_lifelong` relabels it for a new task's plan, and
+  :func:`extract_skills` for every sub-goal of a vocabulary (consolidation, and
+  Collect & Infer's ``reuse_scope: all``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -267,3 +269,38 @@ def seed_from_lifelong(
                 )
             )
     return seeded
+
+
+#: ``task`` of episode copies extracted for consolidation (consolidate.py).
+CONSOLIDATED_TASK = "consolidated"
+
+
+def extract_skills(
+    episodes: Iterable[Episode],
+    subgoals: Sequence[str],
+    *,
+    max_prefix: int | None = None,
+    task: str = CONSOLIDATED_TASK,
+    exclude_task: bool = False,
+) -> list[Episode]:
+    """Copies of ``episodes`` labelled with every one of ``subgoals`` that fired in them.
+
+    The "extract every skill" step: unlike a plan (:func:`seed_from_lifelong` with
+    a task's sub-goals), ``subgoals`` is usually the whole caption vocabulary, so a
+    "green on red" that fired by chance in a "red on blue" episode is a
+    demonstration too. The copies get ``task`` (ids ``seed-<task>-<original id>``)
+    and ``source_task`` = the episode's task; ``exclude_task`` skips episodes of
+    ``task`` itself. Raises ``ValueError`` for an empty ``subgoals`` or one that no
+    episode was judged against.
+    """
+    subgoals = list(dict.fromkeys(subgoals))
+    if not subgoals:
+        raise ValueError("no sub-goals to extract")
+    episodes = list(episodes)
+    judged = {c for e in episodes for c in e.captions}
+    unknown = [g for g in subgoals if g not in judged]
+    if episodes and unknown:
+        raise ValueError(f"sub-goal(s) not among the judged captions: {unknown}")
+    return seed_from_lifelong(
+        episodes, task, subgoals, max_prefix=max_prefix, exclude_task=exclude_task
+    )

@@ -26,10 +26,18 @@ Loop for one task (:meth:`CollectInfer.run_task`):
    atomically (policy + optimiser + counters + learning curve).
 
 Across tasks (:meth:`CollectInfer.run_sequence`): with ``reinit_per_task`` the
-policy is re-initialised for every task; with ``reuse_lifelong`` the new
-task's sub-goals are searched for in the lifelong buffer (its stored
-detections) and the matching prefixes seed the new task's buffer, then the
-policy is trained on them before collecting (extract & transfer).
+policy is re-initialised for every task; with ``reuse_lifelong`` the
+lifelong buffer's earlier episodes (their stored detections) are searched and
+the matching prefixes seed the new task's buffer, then the policy is trained on
+them before collecting (extract & transfer). ``reuse_scope`` says which
+sub-goals are searched for: ``plan`` (the new task's plan only) or ``all``
+(every caption of the vocabulary, ``buffers.extract_skills``: the re-initialised
+policy relearns every earlier skill, e.g. "grasp red" and "red on blue", and
+can generalise through the goal embedding and the object tokens to the new
+task's sub-goals). Goals that still have no demonstration are explored
+uniformly (``explore_untrained_goals``), or with ``untrained_policy_share`` p
+sampled from the policy with probability p per step (its guess from the related
+goals it was trained on) and uniformly otherwise.
 
 Resume: run again with the same ``run_dir``; the newest checkpoint of the task
 restores policy, optimiser and counters, and every episode stored since (they
@@ -68,13 +76,15 @@ from ..tabletop.captions import caption_list
 from ..tabletop.tasks import get_task
 from ..tabletop.world_config import load_world_config
 from .actor import Actor
-from .buffers import EpisodeStore, bc_dataset, seed_from_lifelong
+from .buffers import Episode, EpisodeStore, bc_dataset, extract_skills, seed_from_lifelong
 from .goal_bc import GoalBCTrainer
 from .judges import JUDGES, Judge, make_judge
 from .plans import PlanSource, ReferencePlanSource
 from .relabel import relabel
 
 REWARD_MODES = ("curriculum", "env")
+#: Which sub-goals seed a new task's buffer from the lifelong buffer (``reuse_scope``).
+REUSE_SCOPES = ("plan", "all")
 #: Evaluation layouts use seeds from here on (training seeds stay far below).
 EVAL_SEED_BASE = 10_000_000
 
@@ -98,6 +108,7 @@ class CollectInferConfig:
     temperature: float = 1.0
     epsilon: float = 0.0
     explore_untrained_goals: bool = True
+    untrained_policy_share: float = 0.0
     object_relative_place: bool = True
     label_subgoals: bool = True
     label_with_task: bool = True
@@ -119,6 +130,7 @@ class CollectInferConfig:
     max_env_steps: int = 5000
     reinit_per_task: bool = True
     reuse_lifelong: bool = True
+    reuse_scope: str = "all"
     keep_checkpoints: int = 2
     seed: int = 0
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -161,12 +173,21 @@ class CollectInferConfig:
         if isinstance(self.cameras, str) or not all(isinstance(c, str) for c in self.cameras):
             raise CollectInferConfigError("collect_infer.cameras must be a list of camera names")
         object.__setattr__(self, "cameras", tuple(self.cameras))
+        if self.reuse_scope not in REUSE_SCOPES:
+            raise CollectInferConfigError(
+                f"collect_infer.reuse_scope must be one of {REUSE_SCOPES}, got {self.reuse_scope!r}"
+            )
         for name, low, high in (
             ("epsilon", 0.0, 1.0),
             ("target_success", 0.0, 1.0),
+            ("untrained_policy_share", 0.0, 1.0),
         ):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not low <= value <= high:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not low <= value <= high
+            ):
                 raise CollectInferConfigError(
                     f"collect_infer.{name} must be in [{low}, {high}], got {value!r}"
                 )
@@ -314,6 +335,34 @@ def bc_trainer(policy: GoalPolicy, config: CollectInferConfig, seed: int) -> Goa
     )
 
 
+def seed_for_task(
+    lifelong: EpisodeStore | Sequence[Episode],
+    task: str,
+    plan: Sequence[str],
+    vocabulary: Sequence[str],
+    *,
+    scope: str,
+    max_prefix: int | None,
+) -> list[Episode]:
+    """Relabelled copies of other tasks' lifelong episodes to seed ``task``'s buffer.
+
+    ``scope`` ``plan``: the prefixes where ``plan``'s sub-goals fired
+    (``seed_from_lifelong``); ``all``: the prefixes of every caption of
+    ``vocabulary`` that fired (``extract_skills``). Episodes of ``task`` itself
+    are skipped (they are in its buffer already); the copies' ids are
+    deterministic, so seeding again after a kill replaces the same files. The
+    in-process loop and the ROS trainer (grounded_ros.remote_learner) both seed
+    through this function.
+    """
+    if scope not in REUSE_SCOPES:
+        raise CollectInferConfigError(f"reuse_scope must be one of {REUSE_SCOPES}, got {scope!r}")
+    if scope == "all":
+        return extract_skills(
+            lifelong, vocabulary, max_prefix=max_prefix, task=task, exclude_task=True
+        )
+    return seed_from_lifelong(lifelong, task, plan, max_prefix=max_prefix)
+
+
 class CollectInfer:
     """Actors + buffers + behaviour cloning under one ``run_dir`` (see the module docstring)."""
 
@@ -362,6 +411,7 @@ class CollectInfer:
                 temperature=config.temperature,
                 epsilon=config.epsilon,
                 object_relative_place=config.object_relative_place,
+                untrained_policy_share=config.untrained_policy_share,
             )
             for i in range(config.n_actors)
         ]
@@ -458,6 +508,18 @@ class CollectInfer:
         self._broadcast()
         return manifest.get("extra", {}).get("trainer")
 
+    def seed_episodes(self, task_name: str, plan: Sequence[str]) -> list[Episode]:
+        """Relabelled copies of earlier tasks' lifelong episodes for ``task_name``'s buffer
+        (:func:`seed_for_task` with this run's ``reuse_scope`` and ``max_prefix``)."""
+        return seed_for_task(
+            self.lifelong,
+            task_name,
+            plan,
+            self.vocabulary,
+            scope=self.config.reuse_scope,
+            max_prefix=self.config.max_prefix,
+        )
+
     def run_task(
         self,
         task_name: str,
@@ -492,13 +554,14 @@ class CollectInfer:
         wall_before = float(state.get("wall_s", 0.0))
         seeded = [e for e in buffer if e.source_task is not None]
         if reuse and not state.get("seeded", False) and curriculum:
-            seeded = seed_from_lifelong(self.lifelong, task_name, plan, max_prefix=cfg.max_prefix)
+            seeded = self.seed_episodes(task_name, plan)
             for episode in seeded:
                 buffer.add(episode)
             if seeded:
                 self.log(
                     f"collect_infer: {task_name}: seeded {len(seeded)} episodes "
-                    f"({sum(e.length for e in seeded)} primitives) from the lifelong buffer"
+                    f"({sum(e.length for e in seeded)} primitives) from the lifelong buffer "
+                    f"(reuse_scope {cfg.reuse_scope})"
                 )
         own = self.lifelong.episodes(task_name)
         env_steps = sum(e.length for e in own)
@@ -686,6 +749,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = [
+    "REUSE_SCOPES",
     "CollectInfer",
     "CollectInferConfig",
     "CollectInferConfigError",
@@ -693,4 +757,5 @@ __all__ = [
     "TaskReport",
     "load_collect_infer_config",
     "main",
+    "seed_for_task",
 ]

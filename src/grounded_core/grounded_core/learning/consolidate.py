@@ -10,7 +10,8 @@ goal-conditioned policy that knows every sub-goal of every plan
 
 Consolidation builds it from data the run already has:
 
-1. :func:`extract_skills`: every episode of the run's lifelong buffer (all
+1. :func:`extract_skills` (buffers.py, shared with Collect & Infer's
+   ``reuse_scope: all``): every episode of the run's lifelong buffer (all
    tasks, each stored with the judge's detections of the whole caption
    vocabulary per frame) is relabelled against *every* sub-goal of the
    vocabulary (the hindsight rule of ``relabel.py``: a sub-goal's first rising
@@ -35,7 +36,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -45,31 +46,8 @@ from ..policy.model import GoalPolicy
 from ..policy.text import TextEncoder, make_text_encoder
 from ..tabletop.captions import caption_list
 from ..tabletop.world_config import load_world_config
-from .buffers import Episode, EpisodeStore, bc_dataset, seed_from_lifelong
+from .buffers import CONSOLIDATED_TASK, Episode, EpisodeStore, bc_dataset, extract_skills
 from .collect_infer import CollectInferConfig, bc_trainer, load_collect_infer_config
-
-#: ``task`` of the extracted episode copies.
-CONSOLIDATED_TASK = "consolidated"
-
-
-def extract_skills(
-    episodes: Iterable[Episode],
-    subgoals: Sequence[str],
-    *,
-    max_prefix: int | None = None,
-) -> list[Episode]:
-    """Copies of ``episodes`` labelled with every one of ``subgoals`` that fired in them."""
-    subgoals = list(dict.fromkeys(subgoals))
-    if not subgoals:
-        raise ValueError("no sub-goals to extract")
-    episodes = list(episodes)
-    judged = {c for e in episodes for c in e.captions}
-    unknown = [g for g in subgoals if g not in judged]
-    if episodes and unknown:
-        raise ValueError(f"sub-goal(s) not among the judged captions: {unknown}")
-    return seed_from_lifelong(
-        episodes, CONSOLIDATED_TASK, subgoals, max_prefix=max_prefix, exclude_task=False
-    )
 
 
 def consolidate(

@@ -286,16 +286,28 @@ class GoalPolicy(nn.Module):
         temperature: float = 1.0,
         epsilon: float = 0.0,
         trained_goals: Sequence[str] | None = None,
+        untrained_policy_share: float = 0.0,
     ) -> np.ndarray:
         """One action ``[2]`` for ``goal`` from one state's features (``state_features``).
 
         While collecting (``greedy`` false), a goal outside ``trained_goals`` (no
         demonstrations yet) is explored uniformly over the grid instead of sampled
         from the untrained head; ``trained_goals=None`` means every goal is trained.
+        With ``untrained_policy_share`` p > 0, such a goal's action is sampled from
+        the policy with probability p and uniform otherwise: when the policy was
+        trained on related goals (other objects, other stacks), its extrapolation
+        through the goal embedding is a guess worth trying, while the uniform part
+        keeps exploring in case the guess is wrong (p = 0: uniform only, no extra
+        random number drawn).
         """
         untrained = trained_goals is not None and goal not in trained_goals
         if not greedy and untrained and rng is not None:
-            return self.grid.xy_of(int(rng.integers(self.grid.n_cells)), rng)
+            if not 0.0 <= untrained_policy_share <= 1.0:
+                raise ValueError(
+                    f"untrained_policy_share must be in [0, 1], got {untrained_policy_share}"
+                )
+            if untrained_policy_share == 0.0 or rng.random() >= untrained_policy_share:
+                return self.grid.xy_of(int(rng.integers(self.grid.n_cells)), rng)
         return self.act(
             [goal],
             PolicyInput.stack([features]),
