@@ -221,9 +221,10 @@ def test_instruction_whitespace_is_collapsed():
 
 def test_instruction_set_is_complete(cases):
     categories = {c.category for c in cases}
-    assert set(CANONICAL_CATEGORIES) | {"paraphrase"} == categories
+    assert set(CANONICAL_CATEGORIES) | {"paraphrase", "heldout"} == categories
     assert sum(c.category == "stack" for c in cases) == 6
     assert sum(c.category == "paraphrase" for c in cases) >= 20
+    assert sum(c.category == "heldout" for c in cases) >= 20
     texts = [c.text for c in cases]
     assert len(texts) == len(set(texts))
     assert "stack all three objects" in texts
@@ -406,5 +407,5 @@ def test_smollm2_gives_valid_plans_and_follows_its_worked_example(cases):
     planner = Planner.load(load_planner_config(REPO / "config" / "planner.yaml"))
     example = planner.prompt.config.examples[0]
     assert planner.plan(example.instruction).sub_goals == list(example.plan)
-    for case in cases[::6]:
+    for case in cases[::9]:  # 8 instructions spread over the set (~10-30 s each)
         assert planner.space.is_valid(planner.plan(case.text).sub_goals)
