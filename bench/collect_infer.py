@@ -5,7 +5,9 @@ finishes, so a budget cut loses only the run in progress):
 
 * ``curve``: one task, one reward mode (``curriculum`` = sub-goal + env
   rewards, ``env`` = env reward only, the baseline), one seed: success of the
-  greedy policy vs collection primitive steps.
+  greedy policy vs collection primitive steps. ``--episodes-per-update N`` and
+  ``--update-on-new-goal`` change the update schedule (run names get ``-epuN`` /
+  ``-newgoal``; the report shows them apart from the main runs).
 * ``sequence``: tasks learnt one after the other with weights re-initialised
   per task, with or without seeding each task's buffer from the lifelong buffer
   (``--reuse-scope plan``: the new plan's sub-goals; ``all``: every skill that
@@ -57,6 +59,12 @@ def _config(args, **changes) -> CollectInferConfig:
         task_max_prefix=args.task_prefix,
         **({} if args.pointer_aux is None else {"pointer_aux_weight": args.pointer_aux}),
         **({} if args.shift is None else {"shift_augment": args.shift}),
+        **(
+            {}
+            if args.episodes_per_update is None
+            else {"episodes_per_update": args.episodes_per_update}
+        ),
+        **({"update_on_new_goal": True} if args.update_on_new_goal else {}),
         **changes,
     )
 
@@ -66,7 +74,14 @@ def _suffix(args) -> str:
     suffix += f"t{args.task_prefix}" if args.task_prefix else ""
     config = _config(args)
     suffix += f"-aux{config.pointer_aux_weight:g}" if config.pointer_aux_weight > 0 else ""
-    return suffix + (f"-shift{config.shift_augment:g}" if config.shift_augment > 0 else "")
+    suffix += f"-shift{config.shift_augment:g}" if config.shift_augment > 0 else ""
+    # Update-schedule variants (config/collect_infer.yaml's schedule adds nothing).
+    shipped = load_collect_infer_config(REPO_ROOT / "config" / "collect_infer.yaml")
+    if config.episodes_per_update != shipped.episodes_per_update:
+        suffix += f"-epu{config.episodes_per_update}"
+    if config.update_on_new_goal != shipped.update_on_new_goal:
+        suffix += "-newgoal" if config.update_on_new_goal else "-nonewgoal"
+    return suffix
 
 
 def _eval_limit(task: str) -> int:
@@ -267,6 +282,19 @@ def main() -> int:
         type=float,
         default=None,
         help="BC translation augmentation (m; default: config/collect_infer.yaml)",
+    )
+    parser.add_argument(
+        "--episodes-per-update",
+        type=int,
+        default=None,
+        help="episodes per BC update and evaluation (default: config/collect_infer.yaml; "
+        "a different value adds -epuN to the run name)",
+    )
+    parser.add_argument(
+        "--update-on-new-goal",
+        action="store_true",
+        help="end a round right after the episode that gave a goal its first "
+        "demonstration (adds -newgoal to the run name)",
     )
     parser.add_argument(
         "--policies", default="", help="task or instruction=checkpoint_dir;... (schedule)"

@@ -40,6 +40,22 @@ REMARKS = {
 }
 
 
+#: Update schedule of the main curve runs; runs with another one (bench/collect_infer.py
+#: --episodes-per-update, --update-on-new-goal) are variants, shown apart from the main numbers.
+MAIN_SCHEDULE = {"episodes_per_update": 8, "update_on_new_goal": False}
+
+
+def _schedule_variant(run: dict) -> str | None:
+    """How a curve run's update schedule differs from the main runs' (None: it does not)."""
+    config = run.get("config", {})
+    parts = [
+        f"{key} {str(config[key]).lower()}"
+        for key, main in MAIN_SCHEDULE.items()
+        if key in config and config[key] != main
+    ]
+    return ", ".join(parts) or None
+
+
 def _load_runs() -> list[dict]:
     runs = []
     for path in sorted(RUNS_DIR.glob("*.json")):
@@ -177,6 +193,114 @@ def _rewards(rep: dict) -> int:
     return sum(n for goal, n in rep.get("labels_per_goal", {}).items() if goal.startswith("stack"))
 
 
+def _schedule_section(curves: list[dict], summary: dict) -> list[str]:
+    """Curve runs with another update schedule than the main runs (stack red on blue: both
+    arms per seed next to the main runs, medians, ratio and the target; other tasks: the
+    curriculum's steps to 50% next to the main runs of the same seeds)."""
+    task = "stack_red_on_blue"
+    main: dict[tuple[str, str, int], dict] = {}
+    variants: dict[str, dict[tuple[str, str, int], dict]] = {}
+    for run in curves:
+        prefix = run.get("config", {}).get("max_prefix")
+        if run["judge"] != "truth" or run.get("note") or prefix != 1:
+            continue
+        variant = _schedule_variant(run)
+        table = main if variant is None else variants.setdefault(variant, {})
+        table[(run["task"], run["mode"], run["seed"])] = run["report"]
+    lines: list[str] = []
+    if not variants:
+        return lines
+    lines += [
+        "",
+        "### Other update schedules",
+        "",
+        "Same flags as the main runs (`--max-prefix 1 --task-prefix 2`, same budgets, "
+        "stack red on blue: both arms) except the update schedule: `episodes_per_update` N "
+        "(a BC update and an evaluation every N episodes; main runs: 8) or "
+        "`update_on_new_goal` (a round also ends right after the episode that gave a goal "
+        "its first demonstration, i.e. a sub-goal's first firing or the first environment "
+        "reward). Steps to 50% per seed (None = not reached; counted as the budget in the "
+        "medians). Not part of the main numbers above.",
+    ]
+
+    def med(reps: list[dict]) -> float:
+        return float(np.median([r["steps_to_target"] or r["env_steps"] for r in reps]))
+
+    for variant, table in sorted(variants.items()):
+        seeds = sorted({seed for t, _, seed in table if t == task})
+        found: dict = {}
+        lines += ["", f"**{variant}**:"]
+        if seeds:
+            lines += [
+                "",
+                "| seed | curriculum (variant) | env baseline (variant) "
+                "| curriculum (main) | env baseline (main) |",
+                "|---:|---:|---:|---:|---:|",
+            ]
+        for seed in seeds:
+            cells = [
+                _fmt(source[(task, mode, seed)]["steps_to_target"])
+                if (task, mode, seed) in source
+                else "-"
+                for source in (table, main)
+                for mode in ("curriculum", "env")
+            ]
+            lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+        cur = [table[(task, "curriculum", s)] for s in seeds if (task, "curriculum", s) in table]
+        base = [table[(task, "env", s)] for s in seeds if (task, "env", s) in table]
+        if seeds and (not cur or not base):
+            lines += ["", "One arm has no runs yet: no ratio."]
+        elif seeds:
+            cur_med, base_med = med(cur), med(base)
+            censored = any(r["steps_to_target"] is None for r in base)
+            ratio = base_med / cur_med if cur_med else float("inf")
+            met = base_med >= 5 * cur_med
+            found[task] = {
+                "curriculum": [r["steps_to_target"] for r in cur],
+                "env": [r["steps_to_target"] for r in base],
+                "median_curriculum": cur_med,
+                "median_env": base_med,
+                "median_ratio": ratio,
+                "target_met": met,
+            }
+            main_cur = [
+                main[(task, "curriculum", s)] for s in seeds if (task, "curriculum", s) in main
+            ]
+            main_base = [main[(task, "env", s)] for s in seeds if (task, "env", s) in main]
+            main_ratio = f"{med(main_base) / med(main_cur):.1f}x" if main_cur and main_base else "-"
+            lines += [
+                "",
+                f"Stack red on blue, medians ({len(cur)} / {len(base)} seeds): curriculum "
+                f"{cur_med:.0f}, env-reward baseline {'>= ' if censored else ''}{base_med:.0f}; "
+                f"median ratio {'>= ' if censored else ''}{ratio:.2f}x (main runs, same "
+                f"seeds: {main_ratio}). Target >= 5x: {'met' if met else 'NOT met'} with this "
+                "schedule.",
+            ]
+        others = sorted({t for t, mode, _ in table if t != task and mode == "curriculum"})
+        for other in others:
+            keys = sorted(k for k in table if k[0] == other and k[1] == "curriculum")
+            mine = [table[k] for k in keys]
+            theirs = [main.get(k) for k in keys]
+            found[other] = {
+                "curriculum": [r["steps_to_target"] for r in mine],
+                "curriculum_main": [r and r["steps_to_target"] for r in theirs],
+            }
+            main_text = (
+                f"{[r['steps_to_target'] for r in theirs]} (median {med(theirs):.0f})"
+                if all(theirs)
+                else "not run for every seed"
+            )
+            lines += [
+                "",
+                f"{other}, curriculum, seeds {[k[2] for k in keys]}: "
+                f"{[r['steps_to_target'] for r in mine]} (median {med(mine):.0f}; final success "
+                f"{[round(r['final_success'], 2) for r in mine]}, steps used "
+                f"{[r['env_steps'] for r in mine]}); main runs: {main_text}.",
+            ]
+        summary.setdefault("schedule_variants", {})[variant] = found
+    return lines
+
+
 def _triple_summary(cur: list[dict], base: list[dict], summary: dict) -> list[str]:
     """Section (1)'s triple-stack lines: curriculum seeds vs env-reward seeds (run dicts)."""
     budgets = sorted({r["config"]["max_env_steps"] for r in base})
@@ -228,6 +352,8 @@ _SAME_CONFIG = (
     ("shift_augment", 0.0),
     ("object_relative_place", False),
     ("balance_goals", False),
+    ("episodes_per_update", MAIN_SCHEDULE["episodes_per_update"]),
+    ("update_on_new_goal", MAIN_SCHEDULE["update_on_new_goal"]),
 )
 
 
@@ -640,6 +766,7 @@ def write_report() -> None:
             # main numbers, baselines included (the BC changes of the final configuration
             # also change what a baseline makes of its first rewards)
             and not r.get("note")
+            and _schedule_variant(r) is None
         ]
 
     def steps(task, mode, judge="truth", prefix=1):
@@ -704,6 +831,7 @@ def write_report() -> None:
                 f"{ratio}. Target >= 5x: "
                 f"{'met' if reached and (not base_reached or min(base_reached) >= 5 * worst) else 'NOT met'}.",
             ]
+    lines += _schedule_section(curves, summary)
     lines += _triple_summary(
         selected("stack_all", "curriculum"), selected("stack_all", "env"), summary
     )
@@ -760,7 +888,7 @@ def write_report() -> None:
         lines.append("Not run (budget).")
 
     plot = RESULTS_DIR / "collect_infer.png"
-    shown = [r for r in curves if not r.get("note")]
+    shown = [r for r in curves if not r.get("note") and _schedule_variant(r) is None]
     if shown and _plot(shown, plot, _sequence_plot_rows(sequences, curves)):
         lines += ["", "![learning curves](collect_infer.png)"]
     payload = {

@@ -69,6 +69,7 @@ from grounded_core.tabletop.world_config import load_world_config
 #: Settings a running learner may change (train goal overrides).
 LIVE_KEYS = (
     "episodes_per_update",
+    "update_on_new_goal",
     "bc_steps",
     "batch_size",
     "lr",
@@ -162,6 +163,7 @@ class RemoteLearner:
         self.last_loss = float("nan")
         self.recent: collections.deque[bool] = collections.deque(maxlen=window)
         self.pending = 0  # episodes since the last update
+        self.new_goal = False  # an episode since the last update demonstrated an untrained goal
         self.last_eval = float("nan")
         self.started = time.monotonic()
         self.wall_before = 0.0
@@ -256,6 +258,8 @@ class RemoteLearner:
             return True  # kept for later tasks (lifelong buffer), not trained on now
         if episode.labels:
             self.buffer.add(episode)
+            if any(label.goal not in self.trained_goals for label in episode.labels):
+                self.new_goal = True
         self.env_steps += episode.length
         self.episodes += 1
         self.pending += 1
@@ -264,6 +268,10 @@ class RemoteLearner:
 
     @property
     def due(self) -> bool:
+        """Every ``episodes_per_update`` episodes, and with ``update_on_new_goal`` as soon
+        as an episode gave a goal its first demonstration (as the in-process loop)."""
+        if self.config.update_on_new_goal and self.new_goal:
+            return True
         return self.pending >= self.config.episodes_per_update
 
     @property
@@ -275,6 +283,7 @@ class RemoteLearner:
     def update(self) -> float | None:
         """BC on the task buffer and a new version; None when the buffer is empty."""
         self.pending = 0
+        self.new_goal = False
         data = bc_dataset(self.buffer)
         if len(data) == 0:
             return None

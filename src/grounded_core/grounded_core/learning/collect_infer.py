@@ -20,7 +20,11 @@ Loop for one task (:meth:`CollectInfer.run_task`):
    the next version number, are serialised (``policy.io.to_bytes``, the
    ``PolicyWeights`` message form) and loaded by every actor, with the set of
    goals that have demonstrations (actors explore the others uniformly at
-   random, ``explore_untrained_goals``; see actor.py).
+   random, ``explore_untrained_goals``; see actor.py). With
+   ``update_on_new_goal`` a round also ends early, right after the episode
+   that gave a goal without demonstrations its first one (a new skill's first
+   sub-goal firing, or the first environment reward), so actors stop exploring
+   that goal uniformly as soon as there is something to imitate.
 4. Every ``eval_every`` updates the greedy policy is evaluated on fixed
    held-out layouts (``eval_episodes``), and the trainer state is checkpointed
    atomically (policy + optimiser + counters + learning curve).
@@ -104,6 +108,7 @@ class CollectInferConfig:
     cameras: tuple[str, ...] = ("front_left", "front_right")
     n_actors: int = 4
     episodes_per_update: int = 4
+    update_on_new_goal: bool = False
     max_episode_steps: int | None = None
     temperature: float = 1.0
     epsilon: float = 0.0
@@ -162,6 +167,11 @@ class CollectInferConfig:
             raise CollectInferConfigError("collect_infer.eval_episodes must be an integer >= 0")
         if self.eval_episodes < 0:
             raise CollectInferConfigError("collect_infer.eval_episodes must be >= 0")
+        if not isinstance(self.update_on_new_goal, bool):
+            raise CollectInferConfigError(
+                f"collect_infer.update_on_new_goal must be true or false, "
+                f"got {self.update_on_new_goal!r}"
+            )
         if self.reward_mode not in REWARD_MODES:
             raise CollectInferConfigError(
                 f"collect_infer.reward_mode must be one of {REWARD_MODES}, got {self.reward_mode!r}"
@@ -662,6 +672,10 @@ class CollectInfer:
                     bar.set_postfix(version=self.version, buffer=len(buffer))
                 if env_steps >= budget:
                     break
+                if cfg.update_on_new_goal and any(
+                    label.goal not in self.trained_goals for label in episode.labels
+                ):
+                    break  # a goal got its first demonstration: retrain now
             since_eval += round_successes
             loss = update()
             if math.isnan(loss):
