@@ -9,22 +9,11 @@ import torch
 from grounded_core.learning.collect_infer import CollectInferConfig
 from grounded_ros.remote_learner import LIVE_KEYS, RemoteLearner, apply_overrides, parse_overrides
 from tests.core.test_collect_infer import GRASP_RED, RED_ON_BLUE, episode
+from tests.ros.test_remote_learner_reuse_scope import TINY_LEARNER
 
 pytestmark = pytest.mark.ros
 
-SMALL = [
-    "policy.text_encoder=hashing",
-    "policy.text_dim=32",
-    "policy.d_model=32",
-    "policy.n_heads=2",
-    "policy.n_layers=1",
-    "bc_steps=5",
-    "batch_size=16",
-    "eval_episodes=0",
-    "max_prefix=1",
-    "reuse_lifelong=false",
-    "episodes_per_update=8",
-]
+SMALL = [*TINY_LEARNER, "eval_episodes=0", "reuse_lifelong=false", "episodes_per_update=8"]
 TASK = "stack_red_on_blue"
 
 

@@ -18,7 +18,8 @@ from tests.core.test_collect_infer_reuse_all import (
 
 pytestmark = pytest.mark.ros
 
-SMALL = [
+#: A tiny learner (shared with test_remote_learner_new_goal.py).
+TINY_LEARNER = [
     "policy.text_encoder=hashing",
     "policy.text_dim=32",
     "policy.d_model=32",
@@ -26,9 +27,9 @@ SMALL = [
     "policy.n_layers=1",
     "bc_steps=5",
     "batch_size=16",
-    "eval_episodes=1",
     "max_prefix=1",
 ]
+SMALL = [*TINY_LEARNER, "eval_episodes=1"]
 
 
 @pytest.mark.parametrize("scope", ["all", "plan"])
