@@ -409,3 +409,26 @@ def test_smollm2_gives_valid_plans_and_follows_its_worked_example(cases):
     assert planner.plan(example.instruction).sub_goals == list(example.plan)
     for case in cases[::9]:  # 8 instructions spread over the set (~10-30 s each)
         assert planner.space.is_valid(planner.plan(case.text).sub_goals)
+
+
+def test_plain_prompts_start_with_bos_for_tokenizers_that_add_it(llama_planner):
+    # Llama/Gemma-style tokenizers put BOS in front of every text; the planner
+    # tokenizes without special tokens, so a plain prompt must write it out.
+    from tokenizers import processors
+
+    from grounded_core.llm.planner_prompt import RenderedPrompt
+    from grounded_core.llm.tokenizer_vocab import build_word_tokenizer
+
+    tokenizer = build_word_tokenizer()
+    assert RenderedPrompt.build(llama_planner.prompt.config, tokenizer, [G("red")]).bos == ""
+    tokenizer.add_special_tokens({"bos_token": "<s>"})
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tokenizer.bos_token_id)]
+    )
+    assert tokenizer("red")["input_ids"][0] == tokenizer.bos_token_id
+    prompt = RenderedPrompt.build(llama_planner.prompt.config, tokenizer, [G("red")])
+    for text in (prompt.prompt("grasp the red object"), prompt.null_prompt()):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert text.startswith("<s>") and ids[0] == tokenizer.bos_token_id
+        assert ids.count(tokenizer.bos_token_id) == 1
+    assert prompt.channel_prefix().startswith("<s>")

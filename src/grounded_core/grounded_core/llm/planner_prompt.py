@@ -134,6 +134,11 @@ class RenderedPrompt:
     end_marker: str
     system: str
     tokenizer: object
+    #: Text in front of every plain prompt: the BOS token for tokenizers that put one
+    #: in front of every text by default (Llama and Gemma base models; Gemma's scores
+    #: are badly off without it). Prompts are tokenized without special tokens, so
+    #: it must be written out. Chat templates write their own.
+    bos: str = ""
 
     @classmethod
     def build(cls, config: PromptConfig, tokenizer, captions: Sequence[str]) -> RenderedPrompt:
@@ -152,7 +157,7 @@ class RenderedPrompt:
             raise PlannerConfigError(
                 f"{config.source}: no end marker (the tokenizer has no EOS); set end_marker"
             )
-        return cls(config, fmt, end, system, tokenizer)
+        return cls(config, fmt, end, system, tokenizer, _default_bos(tokenizer))
 
     def _default_end(self) -> str:
         if self.format == "chat":
@@ -181,7 +186,7 @@ class RenderedPrompt:
         blocks = [self.config.channel_system.strip(), ""] if self.config.channel_system else []
         for ex in self.config.examples:
             blocks += [self.channel_middle(ex.plan) + " " + ex.instruction, ""]
-        return "\n".join(blocks) + "\n"
+        return self.bos + "\n".join(blocks) + "\n"
 
     @staticmethod
     def channel_middle(plan: Sequence[str]) -> str:
@@ -208,4 +213,13 @@ class RenderedPrompt:
         for ex in examples:
             blocks += [f"Instruction: {ex.instruction}", "Plan:", self.completion(ex.plan), ""]
         blocks += [f"Instruction: {instruction}", "Plan:", ""]
-        return "\n".join(blocks)
+        return self.bos + "\n".join(blocks)
+
+
+def _default_bos(tokenizer) -> str:
+    """The BOS token's text when ``tokenizer`` starts every text with it, else ""."""
+    bos, bos_id = getattr(tokenizer, "bos_token", None), getattr(tokenizer, "bos_token_id", None)
+    if not bos or bos_id is None:
+        return ""
+    ids = tokenizer("x")["input_ids"]
+    return bos if ids and ids[0] == bos_id else ""
