@@ -16,35 +16,22 @@ from grounded_core.learning.collect_infer import (
     CollectInferConfigError,
     load_collect_infer_config,
 )
+from tests.core.test_collect_infer import fast_config as tiny_collect_infer_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def fast_config(**changes) -> CollectInferConfig:
+    # test_collect_infer's tiny config with longer rounds, so that an early round end
+    # shows, and no lifelong reuse.
     base = {
-        "n_actors": 1,
         "episodes_per_update": 6,
-        "max_episode_steps": 3,
         "bc_steps": 5,
-        "batch_size": 16,
-        "eval_episodes": 1,
         "eval_max_steps": 1,
         "max_env_steps": 14,
-        "stop_success": None,
         "reuse_lifelong": False,
-        # Explore with the untrained policy's prior (on the objects, init_free_logit):
-        # grasps fire within a few steps, so the first demonstration comes early.
-        "explore_untrained_goals": False,
-        "policy": {
-            "text_encoder": "hashing",
-            "text_dim": 32,
-            "d_model": 32,
-            "n_heads": 2,
-            "n_layers": 1,
-            "init_free_logit": -5.0,
-        },
     }
-    return CollectInferConfig.from_dict({**base, **changes})
+    return tiny_collect_infer_config(**{**base, **changes})
 
 
 def test_config_default_off_and_validated():

@@ -53,6 +53,7 @@ from grounded_core.learning.collect_infer import (
     CollectInferConfigError,
     CurvePoint,
     bc_trainer,
+    demonstrates_new_goal,
     seed_for_task,
 )
 from grounded_core.learning.goal_bc import GoalBCTrainer
@@ -258,7 +259,7 @@ class RemoteLearner:
             return True  # kept for later tasks (lifelong buffer), not trained on now
         if episode.labels:
             self.buffer.add(episode)
-            if any(label.goal not in self.trained_goals for label in episode.labels):
+            if demonstrates_new_goal(episode, self.trained_goals):
                 self.new_goal = True
         self.env_steps += episode.length
         self.episodes += 1

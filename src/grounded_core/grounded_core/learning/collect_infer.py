@@ -62,7 +62,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -343,6 +343,12 @@ def bc_trainer(policy: GoalPolicy, config: CollectInferConfig, seed: int) -> Goa
         pointer_aux_radius=config.pointer_aux_radius,
         shift_augment=config.shift_augment,
     )
+
+
+def demonstrates_new_goal(episode: Episode, trained_goals: Collection[str]) -> bool:
+    """Whether ``episode`` labels a goal the policy has no demonstration of yet (the
+    ``update_on_new_goal`` trigger, shared with the ROS trainer)."""
+    return any(label.goal not in trained_goals for label in episode.labels)
 
 
 def seed_for_task(
@@ -672,9 +678,7 @@ class CollectInfer:
                     bar.set_postfix(version=self.version, buffer=len(buffer))
                 if env_steps >= budget:
                     break
-                if cfg.update_on_new_goal and any(
-                    label.goal not in self.trained_goals for label in episode.labels
-                ):
+                if cfg.update_on_new_goal and demonstrates_new_goal(episode, self.trained_goals):
                     break  # a goal got its first demonstration: retrain now
             since_eval += round_successes
             loss = update()
@@ -769,6 +773,7 @@ __all__ = [
     "CollectInferConfigError",
     "CurvePoint",
     "TaskReport",
+    "demonstrates_new_goal",
     "load_collect_infer_config",
     "main",
     "seed_for_task",
