@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from collect_infer_report import MAIN_SCHEDULE
 from common import REPO_ROOT, RESULTS_DIR, git_commit, machine_info
 
 from grounded_core.learning.collect_infer import (
@@ -59,12 +60,10 @@ def _config(args, **changes) -> CollectInferConfig:
         task_max_prefix=args.task_prefix,
         **({} if args.pointer_aux is None else {"pointer_aux_weight": args.pointer_aux}),
         **({} if args.shift is None else {"shift_augment": args.shift}),
-        **(
-            {}
-            if args.episodes_per_update is None
-            else {"episodes_per_update": args.episodes_per_update}
-        ),
-        **({"update_on_new_goal": True} if args.update_on_new_goal else {}),
+        # The update schedule is the main runs' unless a flag says otherwise, whatever
+        # config/collect_infer.yaml ships, so that a run name means one configuration.
+        episodes_per_update=args.episodes_per_update or MAIN_SCHEDULE["episodes_per_update"],
+        update_on_new_goal=bool(args.update_on_new_goal),
         **changes,
     )
 
@@ -75,11 +74,10 @@ def _suffix(args) -> str:
     config = _config(args)
     suffix += f"-aux{config.pointer_aux_weight:g}" if config.pointer_aux_weight > 0 else ""
     suffix += f"-shift{config.shift_augment:g}" if config.shift_augment > 0 else ""
-    # Update-schedule variants (config/collect_infer.yaml's schedule adds nothing).
-    shipped = load_collect_infer_config(REPO_ROOT / "config" / "collect_infer.yaml")
-    if config.episodes_per_update != shipped.episodes_per_update:
+    # Update-schedule variants (the main runs' schedule adds nothing).
+    if config.episodes_per_update != MAIN_SCHEDULE["episodes_per_update"]:
         suffix += f"-epu{config.episodes_per_update}"
-    if config.update_on_new_goal != shipped.update_on_new_goal:
+    if config.update_on_new_goal != MAIN_SCHEDULE["update_on_new_goal"]:
         suffix += "-newgoal" if config.update_on_new_goal else "-nonewgoal"
     return suffix
 
@@ -287,14 +285,15 @@ def main() -> int:
         "--episodes-per-update",
         type=int,
         default=None,
-        help="episodes per BC update and evaluation (default: config/collect_infer.yaml; "
-        "a different value adds -epuN to the run name)",
+        help="episodes per BC update and evaluation (default: the main runs' 8; another "
+        "value adds -epuN to the run name)",
     )
     parser.add_argument(
         "--update-on-new-goal",
         action="store_true",
         help="end a round right after the episode that gave a goal its first "
-        "demonstration (adds -newgoal to the run name)",
+        "demonstration (config/collect_infer.yaml's setting; the main runs predate it: "
+        "adds -newgoal to the run name)",
     )
     parser.add_argument(
         "--policies", default="", help="task or instruction=checkpoint_dir;... (schedule)"

@@ -34,10 +34,10 @@ def fast_config(**changes) -> CollectInferConfig:
     return tiny_collect_infer_config(**{**base, **changes})
 
 
-def test_config_default_off_and_validated():
-    assert CollectInferConfig().update_on_new_goal is False
+def test_config_default_on_and_validated():
+    assert CollectInferConfig().update_on_new_goal is True
     shipped = load_collect_infer_config(ROOT / "config" / "collect_infer.yaml")
-    assert shipped.update_on_new_goal is False
+    assert shipped.update_on_new_goal is True
     with pytest.raises(CollectInferConfigError, match="update_on_new_goal"):
         CollectInferConfig.from_dict({"update_on_new_goal": "yes"})
 
@@ -65,7 +65,7 @@ def test_round_ends_after_the_first_demonstration_of_a_goal(tmp_path):
 
     # Same run without the rule: identical episodes up to the first update, which
     # comes only after the full round of 6.
-    plain, plain_episodes = _run(tmp_path, "plain")
+    plain, plain_episodes = _run(tmp_path, "plain", update_on_new_goal=False)
     assert plain.curve[0].episodes == 6
     for a, b in zip(episodes[: first + 1], plain_episodes, strict=False):
         assert a.episode_id == b.episode_id and a.seed == b.seed

@@ -21,7 +21,7 @@ Loop for one task (:meth:`CollectInfer.run_task`):
    ``PolicyWeights`` message form) and loaded by every actor, with the set of
    goals that have demonstrations (actors explore the others uniformly at
    random, ``explore_untrained_goals``; see actor.py). With
-   ``update_on_new_goal`` a round also ends early, right after the episode
+   ``update_on_new_goal`` (the default) a round also ends early, right after the episode
    that gave a goal without demonstrations its first one (a new skill's first
    sub-goal firing, or the first environment reward), so actors stop exploring
    that goal uniformly as soon as there is something to imitate.
@@ -108,7 +108,7 @@ class CollectInferConfig:
     cameras: tuple[str, ...] = ("front_left", "front_right")
     n_actors: int = 4
     episodes_per_update: int = 4
-    update_on_new_goal: bool = False
+    update_on_new_goal: bool = True
     max_episode_steps: int | None = None
     temperature: float = 1.0
     epsilon: float = 0.0
