@@ -91,10 +91,21 @@ def example_texts(prompt_file: Path) -> set[str]:
     return {e.instruction for e in load_prompt_config(prompt_file).examples}
 
 
+#: Runs written before runs recorded their prompt were made with the captions prompt,
+#: which was config/planner_prompt.yaml then and is this file now (same content).
+CAPTIONS_PROMPT = "config/planner_prompt_captions.yaml"
+
+
 def run_label(run: dict) -> str:
-    """Table label of a run: the model, plus the symmetry when there is one."""
+    """Table label of a run: the model, the symmetry when there is one, and how the
+    prompt writes plans (captions or steps, planner_prompt.py ``plan_style``)."""
     symmetry = run.get("symmetry", "none")
-    return run["model"] if symmetry == "none" else f"{run['model']} + {symmetry} symmetry"
+    label = run["model"] if symmetry == "none" else f"{run['model']} + {symmetry} symmetry"
+    return f"{label}, {run.get('plan_style', 'captions')} prompt"
+
+
+def run_key(run: dict) -> tuple[str, str, str]:
+    return (run["model"], run.get("symmetry", "none"), run.get("prompt_file", CAPTIONS_PROMPT))
 
 
 def run_model(name: str, config: PlannerConfig, cases, channel: bool) -> dict:
@@ -128,6 +139,8 @@ def run_model(name: str, config: PlannerConfig, cases, channel: bool) -> dict:
     return {
         "model": name,
         "symmetry": config.symmetry,
+        "prompt_file": os.path.relpath(planner.prompt.config.source, ROOT),
+        "plan_style": planner.prompt.plan_style,
         "commit": git_commit(),
         "load_average": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
@@ -257,11 +270,9 @@ def markdown(payload: dict) -> str:
 
 
 def main_run(payload: dict) -> dict | None:
-    """The run of the configured model and symmetry (the planner's defaults)."""
-    wanted = (payload["main_model"], payload.get("main_symmetry", "none"))
-    return next(
-        (r for r in payload["runs"] if (r["model"], r.get("symmetry", "none")) == wanted), None
-    )
+    """The run of the configured model, symmetry and prompt (the planner's defaults)."""
+    wanted = (payload["main_model"], payload.get("main_symmetry", "none"), payload["prompt_file"])
+    return next((r for r in payload["runs"] if run_key(r) == wanted), None)
 
 
 def default_rule_of(config: PlannerConfig) -> str:
@@ -327,13 +338,15 @@ def main() -> None:
         for symmetry in args.symmetry:
             runs.append(run_model(name, config.replace(symmetry=symmetry), cases, args.channel))
     if args.add:
-        new = {(r["model"], r["symmetry"]) for r in runs}
+        new = {run_key(r) for r in runs}
         old = json.loads((RESULTS_DIR / "planner.json").read_text())
         for run in old["runs"]:  # runs from before runs carried their own metadata
             run.setdefault("symmetry", "none")
             run.setdefault("commit", old["commit"])
             run.setdefault("load_average", old["load_average"])
-        runs = [r for r in old["runs"] if (r["model"], r["symmetry"]) not in new] + runs
+            run.setdefault("prompt_file", CAPTIONS_PROMPT)
+            run.setdefault("plan_style", "captions")
+        runs = [r for r in old["runs"] if run_key(r) not in new] + runs
     free = [run_free(args.models[0], config, cases)] if args.free else []
     if args.add and not free:
         free = old.get("free", [])

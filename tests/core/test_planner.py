@@ -120,14 +120,28 @@ def test_shipped_prompt_and_config_load():
 
 
 def test_prompt_renders_plain_and_chat(llama_planner):
-    prompt = llama_planner.prompt
+    prompt = llama_planner.prompt  # the shipped prompt writes plans as steps
     assert prompt.format == "plain" and prompt.end_marker == "</s>"
+    assert prompt.plan_style == "steps"
     text = prompt.prompt("grasp the blue object")
     assert text.endswith("Instruction: grasp the blue object\nPlan:\n")
+    assert "Plan:\n1. stack the red object on the blue object</s>" in text
+    assert prompt.completion([G("red")]) == "1. grasp the red object</s>"
+    assert render_plan([G("red"), ON("red", "blue")]) == f"1. {G('red')}\n2. {ON('red', 'blue')}"
+
+
+def test_captions_prompt_lists_the_caption_set(llama_planner):
+    from grounded_core.llm.planner_prompt import RenderedPrompt
+
+    config = load_prompt_config(REPO / "config" / "planner_prompt_captions.yaml")
+    assert config.plan_style == "captions"
+    prompt = RenderedPrompt.build(
+        config, llama_planner.scorer.tokenizer, llama_planner.space.captions
+    )
+    text = prompt.prompt("grasp the blue object")
     assert G("blue") in text  # the caption list replaced {captions}
     assert "1. The robot is grasping the red object\n2. The red object" in text
     assert prompt.completion([G("red")]) == f"1. {G('red')}</s>"
-    assert render_plan([G("red"), ON("red", "blue")]) == f"1. {G('red')}\n2. {ON('red', 'blue')}"
 
 
 def test_chat_format_uses_the_template_end_of_turn():

@@ -43,6 +43,7 @@ from .planner_errors import PlanCanceledError, PlannerConfigError, PlannerError
 from .planner_parse import parse_plan_text
 from .planner_prompt import PromptConfig, RenderedPrompt, load_prompt_config
 from .planner_space import PlanSpace
+from .planner_steps import next_steps
 from .planner_symmetry import object_renamings, rename_objects
 from .scoring import ActionScorer
 
@@ -364,18 +365,20 @@ class Planner:
     ) -> list[list[float]]:
         """Greedy search: for each instruction text, the scores of the last step of its
         ``extended`` plans -- their first ``done`` sub-goals are the plan so far (the
-        same in every entry), then one more sub-goal, or none for the end marker.
-        Taking whole plans lets ``_averaged`` rename the plan so far with the rest."""
+        same in every entry), then one more line (a sub-goal, or a step in the steps
+        plan style), or none for the end marker. Taking whole plans lets ``_averaged``
+        rename the plan so far with the rest."""
         prompts, nulls, completions = [], [], []
         for text, extended in zip(texts, extended_lists):
             so_far = list(extended[0][:done])
-            sep = "\n" if so_far else ""
             partial = self.prompt.completion(so_far, finished=False)
             prompts.append(self.prompt.prompt(text) + partial)
             nulls.append(self.prompt.null_prompt() + partial)
             completions.append(
                 [
-                    f"{sep}{done + 1}. {p[done]}" if len(p) > done else self.prompt.end_marker
+                    self.prompt.next_line(so_far, p[done:])
+                    if len(p) > done
+                    else self.prompt.end_marker
                     for p in extended
                 ]
             )
@@ -386,20 +389,27 @@ class Planner:
         total = 0.0
         while True:
             _check_stop(stop)
-            options = self.space.next_sub_goals(plan)
+            # A next line is one sub-goal, or one whole step in the steps plan style.
+            steps = self.prompt.plan_style == "steps"
+            if steps:
+                options = next_steps(self.space, plan)
+            else:
+                options = [(goal,) for goal in self.space.next_sub_goals(plan)]
             if not options:
                 break
             step = len(plan) + 1
             report(f"scoring sub-goal {step} ({len(options)} options)", list(plan))
             # Each option is scored as the next line after the plan so far (the last
             # entry: the end marker); symmetry renames all of it with the instruction.
-            extended = [(*plan, goal) for goal in options] + ([tuple(plan)] if plan else [])
+            extended = [(*plan, *option) for option in options] + ([tuple(plan)] if plan else [])
             scores = self._averaged(text, extended, functools.partial(self._next_scores, len(plan)))
             best = max(range(len(scores)), key=lambda i: (scores[i], -i))
             total += scores[best]
             if best == len(options):  # the end marker
                 break
-            plan.append(options[best])
+            plan += options[best]
+            if steps and len(options[best]) == 1:
+                break  # a step that only grasps ends the plan (the object stays held)
         report("done", list(plan))
         return PlanResult(text, plan, "constrained", self.model_name, score=total)
 
@@ -409,7 +419,7 @@ class Planner:
         raw = self.generate(self.prompt.prompt(text))
         _check_stop(stop)
         report("parsing", [])
-        plan = parse_plan_text(raw, self.space, self.prompt.end_marker)
+        plan = parse_plan_text(raw, self.space, self.prompt.end_marker, self.prompt.plan_style)
         report("done", list(plan))
         return PlanResult(text, plan, "free", self.model_name, raw_output=raw)
 

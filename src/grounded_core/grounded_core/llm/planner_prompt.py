@@ -16,8 +16,11 @@ caption -- and the layout:
 reference prompt of ``calibration: pmi``; ``channel_system`` heads the prompts of
 ``scoring: channel``, which write the examples plan-first (``Plan: ...`` then
 ``Instruction: ...``) in plain text whatever the format. A plan is written as numbered lines
-(``1. The robot is grasping the red object``) followed directly by the end text; the
-end text is scored too, so a plan and its own prefix are told apart.
+followed directly by the end text; the end text is scored too, so a plan and its own
+prefix are told apart. ``plan_style`` says what a line is: a caption (``captions``:
+``1. The robot is grasping the red object``) or a step (``steps``: ``1. stack the red
+object on the blue object``, :mod:`.planner_steps`); worked examples are always written
+as captions in the file and rendered in the chosen style.
 """
 
 from __future__ import annotations
@@ -29,11 +32,29 @@ from pathlib import Path
 import yaml
 
 from .planner_errors import PlannerConfigError
+from .planner_steps import plan_to_steps, step_text
 
-__all__ = ["FORMATS", "PromptConfig", "RenderedPrompt", "load_prompt_config", "render_plan"]
+__all__ = [
+    "FORMATS",
+    "PLAN_STYLES",
+    "PromptConfig",
+    "RenderedPrompt",
+    "load_prompt_config",
+    "render_plan",
+]
 
 FORMATS = ("auto", "chat", "plain")
-_KEYS = {"system", "examples", "format", "end_marker", "null_instruction", "channel_system"}
+#: How a plan's lines are written: one caption per line, or one step (planner_steps.py).
+PLAN_STYLES = ("captions", "steps")
+_KEYS = {
+    "system",
+    "examples",
+    "format",
+    "end_marker",
+    "null_instruction",
+    "channel_system",
+    "plan_style",
+}
 _SENTINEL = "\x00PLAN\x00"
 
 
@@ -55,12 +76,18 @@ class PromptConfig:
     end_marker: str = ""  # "" = chosen from the format and tokenizer
     null_instruction: str = ""  # the instruction of the pmi calibration's reference prompt
     channel_system: str = ""  # header of the channel prompt ("" = none)
+    plan_style: str = "captions"  # how plan lines are written (PLAN_STYLES)
     source: str = "<memory>"
 
     def __post_init__(self):
         if self.format not in FORMATS:
             raise PlannerConfigError(
                 f"{self.source}: format must be one of {list(FORMATS)}, got {self.format!r}"
+            )
+        if self.plan_style not in PLAN_STYLES:
+            raise PlannerConfigError(
+                f"{self.source}: plan_style must be one of {list(PLAN_STYLES)}, "
+                f"got {self.plan_style!r}"
             )
         if not self.examples:
             raise PlannerConfigError(f"{self.source}: at least one worked example is needed")
@@ -115,14 +142,17 @@ def load_prompt_config(path: str | Path) -> PromptConfig:
         channel_system=channel_system,
         examples=tuple(examples),
         format=str(data.get("format", "auto")),
+        plan_style=str(data.get("plan_style", "captions")),
         end_marker=end_marker,
         source=source,
     )
 
 
-def render_plan(plan: Sequence[str]) -> str:
-    """Numbered lines, no trailing newline: ``1. <caption>\\n2. <caption>``."""
-    return "\n".join(f"{i}. {goal}" for i, goal in enumerate(plan, start=1))
+def render_plan(plan: Sequence[str], style: str = "captions") -> str:
+    """Numbered lines, no trailing newline: ``1. <caption>\\n2. <caption>``, or with
+    ``style="steps"`` one line per step (``1. stack the red object on the blue object``)."""
+    lines = plan_to_steps(plan) if style == "steps" else plan
+    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1))
 
 
 @dataclass(frozen=True)
@@ -175,9 +205,24 @@ class RenderedPrompt:
             messages, tokenize=False, add_generation_prompt=generation
         )
 
+    @property
+    def plan_style(self) -> str:
+        return self.config.plan_style
+
+    def render(self, plan: Sequence[str]) -> str:
+        """``plan`` as numbered lines in the prompt's plan style."""
+        return render_plan(plan, self.plan_style)
+
     def completion(self, plan: Sequence[str], *, finished: bool = True) -> str:
         """The text the model should write for ``plan`` (with the end marker if finished)."""
-        return render_plan(plan) + (self.end_marker if finished else "")
+        return self.render(plan) + (self.end_marker if finished else "")
+
+    def next_line(self, so_far: Sequence[str], added: Sequence[str]) -> str:
+        """The line that extends the (unfinished) completion of ``so_far`` by ``added``:
+        one caption, or one step in the steps style; led by a line break unless first."""
+        lines = plan_to_steps(so_far) if self.plan_style == "steps" else list(so_far)
+        text = step_text(added) if self.plan_style == "steps" else added[0]
+        return ("\n" if lines else "") + f"{len(lines) + 1}. {text}"
 
     # --- channel scoring: the instruction given the plan (always plain text) -----------
 
@@ -188,10 +233,9 @@ class RenderedPrompt:
             blocks += [self.channel_middle(ex.plan) + " " + ex.instruction, ""]
         return self.bos + "\n".join(blocks) + "\n"
 
-    @staticmethod
-    def channel_middle(plan: Sequence[str]) -> str:
+    def channel_middle(self, plan: Sequence[str]) -> str:
         """A candidate plan, up to where its instruction follows."""
-        return f"Plan:\n{render_plan(plan)}\nInstruction:"
+        return f"Plan:\n{self.render(plan)}\nInstruction:"
 
     @staticmethod
     def channel_target(instruction: str) -> str:
@@ -207,7 +251,7 @@ class RenderedPrompt:
         if self.format == "chat":
             turns: list[tuple[str, str]] = []
             for ex in examples:
-                turns += [("user", ex.instruction), ("assistant", render_plan(ex.plan))]
+                turns += [("user", ex.instruction), ("assistant", self.render(ex.plan))]
             return self._chat([*turns, ("user", instruction)], generation=True)
         blocks = [self.system.strip(), ""]
         for ex in examples:
