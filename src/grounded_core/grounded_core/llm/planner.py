@@ -18,7 +18,10 @@ instruction. Two modes:
   by its token count; ``calibration="pmi"`` subtracts its log-probability under the
   prompt's null instruction (cached: it does not depend on the instruction);
   ``scoring="channel"`` instead scores the instruction given each plan
-  (:mod:`.planner_channel`, ``search="plan"`` only). ``symmetry="objects"`` averages
+  (:mod:`.planner_channel`, ``search="plan"`` only); ``length_prior`` then takes that
+  many nats per sub-goal off every score (a prior that favours shorter plans: a small
+  LLM, shown a longer worked example, tends to tack a second stack onto a one-stack
+  instruction). ``symmetry="objects"`` averages
   every score over all renamings of the objects in the instruction and the plan
   (:mod:`.planner_symmetry`), which removes the LLM's preferences for particular
   colours.
@@ -91,8 +94,8 @@ class Planner:
         scorer: an :class:`ActionScorer` (its model and tokenizer are used).
         prompt: the few-shot prompt config.
         captions: the caption set.
-        mode, search, scoring, length_norm, calibration, symmetry, plans_per_batch,
-            max_new_tokens, max_plans: see
+        mode, search, scoring, length_norm, calibration, symmetry, length_prior,
+            plans_per_batch, max_new_tokens, max_plans: see
             :class:`~.planner_config.PlannerConfig`.
         model_name: reported in results.
     """
@@ -109,6 +112,7 @@ class Planner:
         length_norm: str = "none",
         calibration: str = "none",
         symmetry: str = "none",
+        length_prior: float = 0.0,
         plans_per_batch: int = 64,
         max_new_tokens: int = 96,
         max_plans: int = 5000,
@@ -122,6 +126,7 @@ class Planner:
             length_norm=length_norm,
             calibration=calibration,
             symmetry=symmetry,
+            length_prior=length_prior,
             plans_per_batch=plans_per_batch,
             max_new_tokens=max_new_tokens,
             max_plans=max_plans,
@@ -186,6 +191,7 @@ class Planner:
             length_norm=config.length_norm,
             calibration=config.calibration,
             symmetry=config.symmetry,
+            length_prior=config.length_prior,
             plans_per_batch=config.plans_per_batch,
             max_new_tokens=config.max_new_tokens,
             max_plans=config.max_plans,
@@ -249,10 +255,9 @@ class Planner:
         for start in range(0, len(plans), size):
             _check_stop(stop)
             chunk = plans[start : start + size]
-            if self.settings.scoring == "channel":
-                scores += self._averaged(text, chunk, self._channel_many)
-            else:
-                scores += self._averaged(text, chunk, self._plan_scores)
+            score_many = self._channel_many if self.settings.scoring == "channel" else None
+            chunk_scores = self._averaged(text, chunk, score_many or self._plan_scores)
+            scores += [s - self._prior(len(p)) for s, p in zip(chunk_scores, chunk)]
             best = max(range(len(scores)), key=lambda i: (scores[i], -i))
             report(f"scored {len(scores)} of {len(plans)} plans", list(plans[best]))
         order = sorted(range(len(plans)), key=lambda i: (-scores[i], i))
@@ -289,6 +294,10 @@ class Planner:
         if channel:
             raw["channel_logp"] = self._averaged(text, plans, self._channel_many)
         return raw
+
+    def _prior(self, n_sub_goals: int) -> float:
+        """What ``length_prior`` takes off a plan (or a next step) of that many sub-goals."""
+        return self.settings.length_prior * n_sub_goals
 
     def _averaged(
         self,
@@ -403,6 +412,10 @@ class Planner:
             # entry: the end marker); symmetry renames all of it with the instruction.
             extended = [(*plan, *option) for option in options] + ([tuple(plan)] if plan else [])
             scores = self._averaged(text, extended, functools.partial(self._next_scores, len(plan)))
+            # The end marker (last) adds no sub-goal, so length_prior leaves it alone.
+            scores = [s - self._prior(len(o)) for s, o in zip(scores, options)] + scores[
+                len(options) :
+            ]
             best = max(range(len(scores)), key=lambda i: (scores[i], -i))
             total += scores[best]
             if best == len(options):  # the end marker

@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--symmetry", choices=SYMMETRIES, help="objects: average over object renamings"
     )
+    parser.add_argument(
+        "--length-prior", type=float, help="nats taken off a plan's score per sub-goal"
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--max-new-tokens", type=int, help="free mode: generation budget")
     parser.add_argument("--raw", action="store_true", help="also print the model's raw output")
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             search=args.search,
             length_norm=args.length_norm,
             symmetry=args.symmetry,
+            length_prior=args.length_prior,
             device=args.device,
             max_new_tokens=args.max_new_tokens,
         )

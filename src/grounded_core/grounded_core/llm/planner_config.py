@@ -44,6 +44,8 @@ LENGTH_NORMS = ("none", "mean")
 #: none: log p(plan | prompt); pmi: minus log p(plan | the prompt with the null
 #: instruction), i.e. how much the instruction raises the plan's probability.
 CALIBRATIONS = ("none", "pmi")
+#: length_prior (a number >= 0): every plan's score loses this many nats per sub-goal,
+#: a prior log p(plan) = -length_prior * len(plan) + const that favours shorter plans.
 #: none: score the instruction as written; objects: average every plan's score over
 #: all renamings of the objects (:mod:`.planner_symmetry`; k! scoring passes).
 SYMMETRIES = ("none", "objects")
@@ -82,6 +84,7 @@ class PlannerConfig:
     length_norm: str = "none"
     calibration: str = "none"
     symmetry: str = "none"
+    length_prior: float = 0.0
     plans_per_batch: int = 64
     device: str = "cpu"
     max_new_tokens: int = 96
@@ -108,6 +111,11 @@ class PlannerConfig:
         for name in ("prompt_file", "caption_file"):
             if not isinstance(getattr(self, name), str):
                 raise PlannerConfigError(f'{name} must be a string ("" = the default)')
+        prior = self.length_prior
+        if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not 0 <= prior < 1e6:
+            raise PlannerConfigError(
+                f"length_prior must be a number >= 0 (nats per sub-goal), got {prior!r}"
+            )
         for name in ("max_new_tokens", "max_plans", "plans_per_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

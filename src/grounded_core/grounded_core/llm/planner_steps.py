@@ -12,8 +12,8 @@ but the text the LLM scores for a plan can be written two ways:
 The two are the same plan (:func:`plan_to_steps` and :func:`steps_to_plan` invert each
 other on every executable plan), so the answer is still a list of captions. Why steps:
 SmolLM2-135M reads an instruction much better when the plan is written in the
-instruction's own words (bench/results/planner.md: 56% of the paraphrases right instead
-of 44%, and every canonical instruction with the shipped prompt). A steps plan grows a
+instruction's own words (bench/results/planner.md, same scoring rule pmi_mean: every
+canonical instruction instead of 15/18, 56% of the paraphrases instead of 44%). A steps plan grows a
 whole step at a time, so greedy search chooses among next steps (:func:`next_steps`).
 """
 

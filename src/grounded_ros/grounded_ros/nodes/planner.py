@@ -19,7 +19,8 @@ a time (the model is shared).
 
 Parameters (read-only, see config/planner.yaml): model, prompt_file, caption_file,
 mode (constrained/free), search (plan/greedy), scoring (direct/channel), length_norm,
-calibration, symmetry (none/objects), device, max_new_tokens, plans_per_batch.
+calibration, symmetry (none/objects), length_prior (nats per sub-goal), device,
+max_new_tokens, plans_per_batch.
 """
 
 from __future__ import annotations
@@ -107,6 +108,14 @@ PARAMS = (
         _DEFAULTS.symmetry,
         "none or objects (average scores over all renamings of the objects).",
         choices=SYMMETRIES,
+        read_only=True,
+    ),
+    Param(
+        "length_prior",
+        float(_DEFAULTS.length_prior),
+        "Nats taken off a plan's score per sub-goal (a prior for shorter plans).",
+        min=0.0,
+        max=100.0,
         read_only=True,
     ),
     Param("device", _DEFAULTS.device, "Torch device: cpu, cuda, cuda:1...", read_only=True),
