@@ -13,8 +13,9 @@ The two are the same plan (:func:`plan_to_steps` and :func:`steps_to_plan` inver
 other on every executable plan), so the answer is still a list of captions. Why steps:
 SmolLM2-135M reads an instruction much better when the plan is written in the
 instruction's own words (bench/results/planner.md, same scoring rule pmi_mean: every
-canonical instruction instead of 15/18, 56% of the paraphrases instead of 44%). A steps plan grows a
-whole step at a time, so greedy search chooses among next steps (:func:`next_steps`).
+canonical instruction instead of 15/18, 56% of the paraphrases instead of 44%). A
+steps plan grows a whole step at a time, so greedy search chooses among next steps
+(:func:`next_steps`).
 """
 
 from __future__ import annotations
