@@ -39,6 +39,10 @@ Usage::
     python bench/skill_scheduling.py train --keep-weights            # runs/skill_scheduling/ci_keep
     python bench/skill_scheduling.py eval --policy checkpoint --name keep-weights-t0-truth-n100 \
         --policy-dir runs/skill_scheduling/ci_keep/tasks/stack_blue_on_red/checkpoints
+    # the shipped update schedule (update_on_new_goal: true): runs/.../ci_newgoal[_s1], ...
+    python bench/skill_scheduling.py train --schedule newgoal [--train-seed 1]
+    python bench/skill_scheduling.py consolidate --schedule newgoal --bc-steps 1500
+    python bench/skill_scheduling.py eval --policy consolidated --schedule newgoal --seeds 100
     python bench/skill_scheduling.py report
 """
 
@@ -63,6 +67,12 @@ CONFIG = REPO_ROOT / "config" / "collect_infer.yaml"
 #: Overrides of config/collect_infer.yaml for training (the benchmark prefixes of
 #: bench/collect_infer.py's curve runs; evaluation cut at 3x the optimal stack length).
 TRAIN_SETS = ("max_prefix=1", "task_max_prefix=2", "max_env_steps=2000", "eval_max_steps=6")
+#: Collect & Infer update schedules (``--schedule``): ``fixed`` retrains every
+#: ``episodes_per_update`` episodes, the default when the first runs (ci, ci_s1, ci_s2)
+#: were trained; ``newgoal`` also retrains right after a goal's first demonstration, the
+#: shipped default since (config/collect_infer.yaml; bench/results/collect_infer.md).
+#: The schedule is always passed explicitly so a run means the same whatever the config.
+SCHEDULES = {"fixed": "update_on_new_goal=false", "newgoal": "update_on_new_goal=true"}
 EVAL_SEED_BASE = 100_000
 
 
@@ -73,15 +83,20 @@ def _atomic_json(path: Path, payload: dict, indent: int | None = 2) -> None:
     os.replace(tmp, path)
 
 
-def ci_dir(train_seed: int, keep_weights: bool = False) -> Path:
-    """The Collect & Infer run of training seed ``train_seed``."""
-    name = "ci_keep" if keep_weights else "ci"
+def _schedule_suffix(schedule: str) -> str:
+    return "" if schedule == "fixed" else f"_{schedule}"
+
+
+def ci_dir(train_seed: int, keep_weights: bool = False, schedule: str = "fixed") -> Path:
+    """The Collect & Infer run of training seed ``train_seed`` (and schedule)."""
+    name = ("ci_keep" if keep_weights else "ci") + _schedule_suffix(schedule)
     return RUN_ROOT / (name if train_seed == 0 else f"{name}_s{train_seed}")
 
 
-def policy_dir(train_seed: int) -> Path:
-    """The consolidated policy of training seed ``train_seed``."""
-    return RUN_ROOT / ("policy" if train_seed == 0 else f"policy_s{train_seed}")
+def policy_dir(train_seed: int, schedule: str = "fixed") -> Path:
+    """The consolidated policy of training seed ``train_seed`` (and schedule)."""
+    name = "policy" + _schedule_suffix(schedule)
+    return RUN_ROOT / (name if train_seed == 0 else f"{name}_s{train_seed}")
 
 
 def _rel(path: Path) -> str:
@@ -98,16 +113,18 @@ def _cpu_s() -> float:
 # ---------------------------------------------------------------------- training
 
 
-def train_argv(train_seed: int, keep_weights: bool = False, absolute: bool = False) -> list[str]:
+def train_argv(
+    train_seed: int, keep_weights: bool = False, absolute: bool = False, schedule: str = "fixed"
+) -> list[str]:
     """``grounded-collect-infer`` arguments (repository-relative paths unless ``absolute``)."""
-    run_dir, config = ci_dir(train_seed, keep_weights), CONFIG
+    run_dir, config = ci_dir(train_seed, keep_weights, schedule), CONFIG
     if not absolute:
         run_dir, config = run_dir.relative_to(REPO_ROOT), config.relative_to(REPO_ROOT)
     argv = ["--config", str(config), "--run-dir", str(run_dir)]
     for task in STACK_TASKS:
         argv += ["--task", task]
     keep = ("reinit_per_task=false",) if keep_weights else ()
-    for item in (*TRAIN_SETS, *keep, f"seed={train_seed}"):
+    for item in (*TRAIN_SETS, SCHEDULES[schedule], *keep, f"seed={train_seed}"):
         argv += ["--set", item]
     return [*argv, "--no-progress"]
 
@@ -124,15 +141,18 @@ def cmd_train(args) -> None:
     start, cpu0, load0 = time.time(), _cpu_s(), list(os.getloadavg())
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        rc = collect_infer_main(train_argv(args.train_seed, args.keep_weights, absolute=True))
+        rc = collect_infer_main(
+            train_argv(args.train_seed, args.keep_weights, absolute=True, schedule=args.schedule)
+        )
     if rc != 0:
         raise SystemExit(f"collect_infer failed with exit code {rc}")
     reports = json.loads(out.getvalue())
     _atomic_json(
-        ci_dir(args.train_seed, args.keep_weights) / "training.json",
+        ci_dir(args.train_seed, args.keep_weights, args.schedule) / "training.json",
         {
             "command": "grounded-collect-infer "
-            + " ".join(train_argv(args.train_seed, args.keep_weights)),
+            + " ".join(train_argv(args.train_seed, args.keep_weights, schedule=args.schedule)),
+            "schedule": args.schedule,
             "via": "python bench/skill_scheduling.py " + " ".join(sys.argv[1:]),
             "commit": git_commit(),
             "reports": reports,
@@ -155,13 +175,12 @@ def cmd_consolidate(args) -> None:
     torch.set_num_threads(1)
     config = load_collect_infer_config(CONFIG).replace(max_prefix=1)
     start, cpu0 = time.time(), _cpu_s()
-    out = Path(args.out) if args.out else policy_dir(args.train_seed)
-    summary = consolidate_run(
-        ci_dir(args.train_seed), config, out, steps=args.bc_steps, seed=args.seed
-    )
+    out = Path(args.out) if args.out else policy_dir(args.train_seed, args.schedule)
+    source = ci_dir(args.train_seed, schedule=args.schedule)
+    summary = consolidate_run(source, config, out, steps=args.bc_steps, seed=args.seed)
     summary.update(
         {
-            "source_run": _rel(ci_dir(args.train_seed)),
+            "source_run": _rel(source),
             "command": "python bench/skill_scheduling.py " + " ".join(sys.argv[1:]),
             "commit": git_commit(),
             "wall_s": time.time() - start,
@@ -237,7 +256,9 @@ def _library(world, text_encoder, run: Path):
     return library, versions
 
 
-def make_actor(kind: str, world, judge, vocabulary, cameras, train_seed: int, folder: Path):
+def make_actor(
+    kind: str, world, judge, vocabulary, cameras, train_seed: int, folder: Path, schedule: str
+):
     """(executor, description) for policy ``kind``."""
     from grounded_core.learning.actor import Actor
     from grounded_core.policy.io import load_policy
@@ -247,11 +268,12 @@ def make_actor(kind: str, world, judge, vocabulary, cameras, train_seed: int, fo
         return Actor(0, world, policy, judge, vocabulary, cameras), {
             "policy": kind,
             "train_seed": train_seed,
+            "schedule": schedule,
             "checkpoint": _rel(folder),
             "version": manifest["policy"]["version"],
         }
     if kind == "library":
-        run = ci_dir(train_seed)
+        run = ci_dir(train_seed, schedule=schedule)
         first, _ = load_policy(run / "tasks" / STACK_TASKS[0] / "checkpoints")
         library, versions = _library(world, first.text_encoder, run)
 
@@ -265,6 +287,7 @@ def make_actor(kind: str, world, judge, vocabulary, cameras, train_seed: int, fo
         return LibraryActor(0, world, first, judge, vocabulary, cameras), {
             "policy": "library",
             "train_seed": train_seed,
+            "schedule": schedule,
             "checkpoint": str(run.relative_to(REPO_ROOT)) + "/tasks/*/checkpoints",
             "version": versions,
         }
@@ -326,7 +349,8 @@ def cmd_eval(args) -> None:
         vocabulary,
         cameras if args.judge == "captioner" else (),
         args.train_seed,
-        Path(args.policy_dir) if args.policy_dir else policy_dir(args.train_seed),
+        Path(args.policy_dir) if args.policy_dir else policy_dir(args.train_seed, args.schedule),
+        args.schedule,
     )
     rows = []
     start_all, cpu0, load0 = time.time(), _cpu_s(), list(os.getloadavg())
@@ -396,7 +420,10 @@ def cmd_eval(args) -> None:
             flush=True,
         )
     actor.close()
-    name = args.name or f"{args.policy}-t{args.train_seed}-{args.judge}-n{args.seeds}"
+    name = args.name or (
+        f"{args.policy}-t{args.train_seed}-{args.judge}-n{args.seeds}"
+        + _schedule_suffix(args.schedule).replace("_", "-")
+    )
     payload = {
         "kind": "schedule",
         "name": name,
@@ -428,6 +455,12 @@ def main() -> int:
     ep = sub.add_parser("eval", help="the skill scheduler over seeds")
     for p in (tp, cp, ep):
         p.add_argument("--train-seed", type=int, default=0, help="Collect & Infer seed (run)")
+        p.add_argument(
+            "--schedule",
+            default="fixed",
+            choices=sorted(SCHEDULES),
+            help="Collect & Infer update schedule of the training run (see SCHEDULES)",
+        )
     tp.add_argument(
         "--keep-weights",
         action="store_true",

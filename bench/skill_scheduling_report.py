@@ -37,6 +37,17 @@ def _consolidations() -> dict[str, dict]:
     return out
 
 
+#: What each update schedule of bench/skill_scheduling.py SCHEDULES means here.
+SCHEDULE_TEXT = {
+    "fixed": "update schedule fixed: retrain every 8 episodes",
+    "newgoal": "update schedule newgoal: also retrain after a goal's first demonstration",
+}
+
+
+def _schedule_text(schedule: str) -> str:
+    return SCHEDULE_TEXT.get(schedule, f"update schedule {schedule}")
+
+
 def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson interval of a success rate."""
     if n == 0:
@@ -56,6 +67,7 @@ def _run_table(run: dict) -> list[str]:
         f"### {run['name']}",
         "",
         f"Policy `{run['policy']}` (training seed {run.get('train_seed', 0)}, "
+        f"{_schedule_text(run.get('schedule', 'fixed'))}, "
         f"`{run['checkpoint']}`), judge `{run['judge']}`, debounce {run['debounce']}, "
         f"{run['steps_per_subgoal']} primitives per sub-goal, layout seeds "
         f"{run['seed_base']}+i. Wall {run['wall_s']:.0f} s, CPU {run['cpu_s']:.0f} s, "
@@ -269,7 +281,16 @@ def write_report() -> None:
         "hand-written expected plan of config/planner_instructions.yaml for templated composites "
         "that ReferencePlanSource does not parse). The LLM planner's accuracy is a separate "
         "experiment (bench/results/planner.md); a wrong plan would fail here no matter the "
-        "policy.",
+        "policy. (The planner's shipped settings plan every canonical instruction as these "
+        'reference plans, except "stack all three objects", a different but equally '
+        "correct tower: red on green, then blue on red.)",
+        "",
+        "Update schedules: the runs without a suffix (ci, ci_s1, ci_s2 and their policies) "
+        "were trained when Collect & Infer retrained only every 8 episodes (`fixed`; their "
+        "recorded commands predate the `update_on_new_goal` option, then false); the "
+        "`newgoal` runs use the shipped default since, which also retrains right after a "
+        "goal's first demonstration. `train` now passes the schedule explicitly "
+        "(`--schedule`).",
         "",
         "## Training",
         "",
@@ -279,7 +300,8 @@ def write_report() -> None:
             f"### {name}",
             "",
             f"Command: `{data['command']}` (commit `{data['commit']}`). "
-            f"Wall {data['wall_s']:.0f} s, CPU {data['cpu_s']:.0f} s. "
+            f"Wall {data['wall_s']:.0f} s, CPU {data['cpu_s']:.0f} s; "
+            f"{_schedule_text(data.get('schedule', 'fixed'))}. "
             + (
                 "**Weights kept across the tasks** (`reinit_per_task=false`): one policy "
                 "continues from task to task, behaviour cloning on the current task's buffer."
