@@ -217,7 +217,7 @@ def _plot_schedules(curves: list[dict], path: Path) -> bool:
     rng = np.random.default_rng(0)
     labels = []
     for i, ((schedule, mode), reps) in enumerate(sorted(groups.items())):
-        steps = np.array([r["steps_to_target"] or r["env_steps"] for r in reps], dtype=float)
+        steps = np.array([_steps_or_budget(r) for r in reps], dtype=float)
         reached = np.array([r["steps_to_target"] is not None for r in reps])
         xs = i + rng.uniform(-0.15, 0.15, len(steps))
         color = "C0" if mode == "curriculum" else "C3"
@@ -238,6 +238,17 @@ def _plot_schedules(curves: list[dict], path: Path) -> bool:
     return True
 
 
+def _steps_or_budget(rep: dict) -> int:
+    """Steps to 50% success, or the run's whole budget when it never got there."""
+    steps = rep["steps_to_target"]
+    return rep["env_steps"] if steps is None else steps
+
+
+def _never_as_inf(values: list) -> list[float]:
+    """Steps to 50% per seed with "never reached" (None) as infinity."""
+    return [v if v is not None else np.inf for v in values]
+
+
 def _rewards(rep: dict) -> int:
     """Env rewards earned while collecting: env-reward (task) labels, one per rewarded episode."""
     return sum(n for goal, n in rep.get("labels_per_goal", {}).items() if goal.startswith("stack"))
@@ -248,8 +259,8 @@ def _bootstrap_ratio(cur: list[dict], base: list[dict], draws: int = 10_000) -> 
     = budget): each arm's seeds resampled with replacement, independently; the 5-95%
     range and the share of resamples at >= 5x."""
     rng = np.random.default_rng(0)
-    c = np.array([r["steps_to_target"] or r["env_steps"] for r in cur], dtype=float)
-    b = np.array([r["steps_to_target"] or r["env_steps"] for r in base], dtype=float)
+    c = np.array([_steps_or_budget(r) for r in cur], dtype=float)
+    b = np.array([_steps_or_budget(r) for r in base], dtype=float)
     cur_meds = np.median(rng.choice(c, (draws, len(c))), axis=1)
     base_meds = np.median(rng.choice(b, (draws, len(b))), axis=1)
     ratios = base_meds / np.maximum(cur_meds, 1.0)
@@ -299,7 +310,7 @@ def _schedule_section(curves: list[dict], summary: dict) -> list[str]:
     ]
 
     def med(reps: list[dict]) -> float:
-        return float(np.median([r["steps_to_target"] or r["env_steps"] for r in reps]))
+        return float(np.median([_steps_or_budget(r) for r in reps]))
 
     for variant, table in sorted(variants.items()):
         seeds = sorted({seed for t, _, seed in table if t == task})
@@ -497,13 +508,13 @@ def _falling(values: list, strict: bool = False) -> bool:
     """Every task needs fewer steps to 50% than the one before (not reached = never), or
     none at all: a task at 50% before collecting anything (from the reused data alone)
     cannot be followed by a faster one, so 0 after 0 counts unless ``strict``."""
-    nums = [v if v is not None else np.inf for v in values]
+    nums = _never_as_inf(values)
     return all(b < a or (b == 0 and not strict) for a, b in itertools.pairwise(nums))
 
 
 def _mean_steps(values: list) -> float:
     """Mean steps to 50% over seeds (inf if a seed never reached it)."""
-    return float(np.mean([v if v is not None else np.inf for v in values]))
+    return float(np.mean(_never_as_inf(values)))
 
 
 def _sequence_section(sequences: list[dict], curves: list[dict], summary: dict) -> list[str]:
@@ -607,10 +618,7 @@ def _sequence_section(sequences: list[dict], curves: list[dict], summary: dict) 
 
     per_seed = {name: _falling(values) for name, values in ordered}
     strict = sum(_falling(values, strict=True) for _, values in ordered)
-    medians = [
-        float(np.median([v if v is not None else np.inf for v in row["with"]]))
-        for row in per_task.values()
-    ]
+    medians = [float(np.median(_never_as_inf(row["with"]))) for row in per_task.values()]
     median_falls = all(b < a for a, b in itertools.pairwise(medians))
     summary["sequence"] = {
         "with_reuse": {task: row["with"] for task, row in per_task.items()},
@@ -732,8 +740,7 @@ def _variant_section(sequences: list[dict], curves: list[dict], summary: dict) -
                 + " |"
             )
         medians = [
-            float(np.median([s[i] if s[i] is not None else np.inf for s in with_steps]))
-            for i in range(len(tasks))
+            float(np.median(_never_as_inf([s[i] for s in with_steps]))) for i in range(len(tasks))
         ]
         means = [_mean_steps([s[i] for s in with_steps]) for i in range(len(tasks))]
         strict = sum(_falling(steps, strict=True) for steps in with_steps)
@@ -893,8 +900,8 @@ def write_report() -> None:
         if reached:
             # Medians over seeds; a seed that never reached 50% counts as its budget,
             # which makes the baseline's median (and so the ratio) a lower bound.
-            cur_med = float(np.median([r["steps_to_target"] or r["env_steps"] for r in cur]))
-            base_med = float(np.median([r["steps_to_target"] or r["env_steps"] for r in base]))
+            cur_med = float(np.median([_steps_or_budget(r) for r in cur]))
+            base_med = float(np.median([_steps_or_budget(r) for r in base]))
             censored = any(r["steps_to_target"] is None for r in base)
             boot = _bootstrap_ratio(cur, base)
             summary["stack_two_median_steps"] = {"curriculum": cur_med, "env": base_med}

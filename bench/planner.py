@@ -191,16 +191,21 @@ def score_rules(cases, raws, plans, channel: bool) -> dict:
     }
 
 
+def _stored_cases(run: dict, cases_by_text: dict) -> list:
+    """The instruction cases of a stored run's raw entries, in their order."""
+    return [cases_by_text[r["text"]] for r in run["raw"]]
+
+
 def rescore(run: dict, cases_by_text: dict) -> None:
     """Recompute a stored run's rules from its stored raw numbers (no model run)."""
-    cases = [cases_by_text[r["text"]] for r in run["raw"]]
-    plans = run["plans"]
-    run["rules"] = score_rules(cases, run["raw"], plans, "channel_logp" in run["raw"][0])
+    cases = _stored_cases(run, cases_by_text)
+    channel = "channel_logp" in run["raw"][0]
+    run["rules"] = score_rules(cases, run["raw"], run["plans"], channel)
 
 
 def prior_sweep(run: dict, cases_by_text: dict) -> list[dict]:
     """pmi with each length_prior of PRIOR_SWEEP, on a stored run."""
-    cases = [cases_by_text[r["text"]] for r in run["raw"]]
+    cases = _stored_cases(run, cases_by_text)
     rows = []
     for prior in PRIOR_SWEEP:
         res = tally_rule(pmi_with_prior(prior), cases, run["raw"], run["plans"])

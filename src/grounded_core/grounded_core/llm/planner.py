@@ -255,8 +255,10 @@ class Planner:
         for start in range(0, len(plans), size):
             _check_stop(stop)
             chunk = plans[start : start + size]
-            score_many = self._channel_many if self.settings.scoring == "channel" else None
-            chunk_scores = self._averaged(text, chunk, score_many or self._plan_scores)
+            channel = self.settings.scoring == "channel"
+            chunk_scores = self._averaged(
+                text, chunk, self._channel_many if channel else self._plan_scores
+            )
             scores += [s - self._prior(len(p)) for s, p in zip(chunk_scores, chunk)]
             best = max(range(len(scores)), key=lambda i: (scores[i], -i))
             report(f"scored {len(scores)} of {len(plans)} plans", list(plans[best]))
@@ -396,10 +398,10 @@ class Planner:
     def _greedy(self, text: str, report: Progress, stop: Callable[[], bool]) -> PlanResult:
         plan: list[str] = []
         total = 0.0
+        # A next line is one sub-goal, or one whole step in the steps plan style.
+        steps = self.prompt.plan_style == "steps"
         while True:
             _check_stop(stop)
-            # A next line is one sub-goal, or one whole step in the steps plan style.
-            steps = self.prompt.plan_style == "steps"
             if steps:
                 options = next_steps(self.space, plan)
             else:
@@ -412,10 +414,9 @@ class Planner:
             # entry: the end marker); symmetry renames all of it with the instruction.
             extended = [(*plan, *option) for option in options] + ([tuple(plan)] if plan else [])
             scores = self._averaged(text, extended, functools.partial(self._next_scores, len(plan)))
-            # The end marker (last) adds no sub-goal, so length_prior leaves it alone.
-            scores = [s - self._prior(len(o)) for s, o in zip(scores, options)] + scores[
-                len(options) :
-            ]
+            # length_prior charges each option its added sub-goals (the end marker: none).
+            added = [len(e) - len(plan) for e in extended]
+            scores = [s - self._prior(n) for s, n in zip(scores, added)]
             best = max(range(len(scores)), key=lambda i: (scores[i], -i))
             total += scores[best]
             if best == len(options):  # the end marker

@@ -44,8 +44,6 @@ LENGTH_NORMS = ("none", "mean")
 #: none: log p(plan | prompt); pmi: minus log p(plan | the prompt with the null
 #: instruction), i.e. how much the instruction raises the plan's probability.
 CALIBRATIONS = ("none", "pmi")
-#: length_prior (a number >= 0): every plan's score loses this many nats per sub-goal,
-#: a prior log p(plan) = -length_prior * len(plan) + const that favours shorter plans.
 #: none: score the instruction as written; objects: average every plan's score over
 #: all renamings of the objects (:mod:`.planner_symmetry`; k! scoring passes).
 SYMMETRIES = ("none", "objects")
@@ -84,6 +82,8 @@ class PlannerConfig:
     length_norm: str = "none"
     calibration: str = "none"
     symmetry: str = "none"
+    # >= 0: every plan's score loses this many nats per sub-goal, a prior
+    # log p(plan) = -length_prior * len(plan) + const that favours shorter plans.
     length_prior: float = 0.0
     plans_per_batch: int = 64
     device: str = "cpu"

@@ -19,7 +19,7 @@ import re
 
 from .planner_errors import InvalidPlanError
 from .planner_space import PlanSpace
-from .planner_steps import steps_to_plan
+from .planner_steps import clean_line, steps_to_plan
 
 __all__ = ["parse_plan_text"]
 
@@ -27,7 +27,7 @@ _ITEM_START = re.compile(r"(?:^|\s)(?:\d+\s*[.)]|[-*\u2022])\s+")
 
 
 def _key(text: str) -> str:
-    return " ".join(text.split()).rstrip(".").strip().lower()
+    return clean_line(text).lower()
 
 
 def parse_plan_text(

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from ..tabletop.captions import grasp_caption, on_top_caption, parse_caption
 from .planner_space import PlanSpace
 
-__all__ = ["next_steps", "plan_to_steps", "step_text", "steps_to_plan"]
+__all__ = ["clean_line", "next_steps", "plan_to_steps", "step_text", "steps_to_plan"]
 
 STACK_STEP = "stack the {top} object on the {bottom} object"
 GRASP_STEP = "grasp the {obj} object"
@@ -51,25 +51,24 @@ def step_text(captions: Sequence[str]) -> str:
     raise ValueError(f"not one step: {list(captions)!r}")
 
 
-def _split_steps(plan: Sequence[str]) -> list[tuple[str, ...]]:
-    """``plan`` cut into steps (1 or 2 captions each); ``ValueError`` if it cannot be."""
-    steps, i = [], 0
-    while i < len(plan):
-        pair = tuple(plan[i : i + 2])
-        try:
-            step_text(pair)
-        except ValueError:
-            step_text(pair[:1])  # raises when not a lone grasp either
-            pair = pair[:1]
-        steps.append(pair)
-        i += len(pair)
-    return steps
-
-
 def plan_to_steps(plan: Sequence[str]) -> list[str]:
     """The steps of a plan of captions (``ValueError`` when a caption is not part of a
     grasp-and-put-down step or a final grasp)."""
-    return [step_text(step) for step in _split_steps(plan)]
+    steps, i = [], 0
+    while i < len(plan):
+        step = plan[i : i + 2]  # a grasp and the put-down that follows it ...
+        try:
+            steps.append(step_text(step))
+        except ValueError:  # ... or a lone grasp (raises when not that either)
+            step = step[:1]
+            steps.append(step_text(step))
+        i += len(step)
+    return steps
+
+
+def clean_line(text: str) -> str:
+    """A plan line as compared: repeated spaces and a final full stop dropped."""
+    return " ".join(text.split()).rstrip(".").strip()
 
 
 def steps_to_plan(steps: Sequence[str]) -> list[str]:
@@ -77,7 +76,7 @@ def steps_to_plan(steps: Sequence[str]) -> list[str]:
     ignored); ``ValueError`` names the first text that is not a step."""
     plan: list[str] = []
     for i, raw in enumerate(steps, start=1):
-        text = " ".join(raw.split()).rstrip(".").strip()
+        text = clean_line(raw)
         stack, grasp = _STACK_RE.match(text), _GRASP_RE.match(text)
         if stack:
             top, bottom = stack.group(1).lower(), stack.group(2).lower()
