@@ -50,6 +50,13 @@ PIP=("$PY" -m pip --disable-pip-version-check)
 REQS=("$ROOT/requirements/ros-jazzy.txt" "$ROOT/requirements/base.txt" "$ROOT/requirements/dev.txt")
 req_hash="$(hash_of "${REQS[@]}")"
 if ! stamp_ok requirements "$req_hash"; then
+  # A full venv is ~7 GB and pip unpacks wheels under $TMPDIR first: fail up front
+  # with the numbers rather than halfway through with "No space left on device".
+  need_kb=$((9 * 1024 * 1024))
+  for dir in "$VENV" "${TMPDIR:-/tmp}"; do
+    free_kb="$(df -Pk "$dir" | awk 'NR==2 {print $4}')"
+    [ "${free_kb:-0}" -ge "$need_kb" ] || die "installing needs ~9 GB free on the disk of $dir, which has $((free_kb / 1024 / 1024)) GB; free some space (old virtual environments, /tmp) and re-run"
+  done
   say "installing Python packages (first time: several minutes; torch alone is ~6 GB)"
   "${PIP[@]}" install -r "${REQS[0]}" -r "${REQS[1]}" -r "${REQS[2]}" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2) \
     || die "pip install failed (see above). Network to PyPI is needed on the first run."
