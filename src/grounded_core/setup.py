@@ -24,6 +24,7 @@ setup(
             "grounded-clip = grounded_core.vision.cli:main",
             "grounded-collect-infer = grounded_core.learning.collect_infer:main",
             "grounded-plan = grounded_core.llm.planner_cli:main",
+            "grounded-plan-tune = grounded_core.llm.planner_tune_cli:main",
             "grounded-demo-videos = grounded_core.tabletop.demo_videos:main",
         ]
     },

@@ -238,11 +238,14 @@ def test_instruction_whitespace_is_collapsed():
 
 def test_instruction_set_is_complete(cases):
     categories = {c.category for c in cases}
-    assert set(CANONICAL_CATEGORIES) | {"paraphrase", "heldout", "heldout2"} == categories
+    assert (
+        set(CANONICAL_CATEGORIES) | {"paraphrase", "heldout", "heldout2", "heldout3"} == categories
+    )
     assert sum(c.category == "stack" for c in cases) == 6
     assert sum(c.category == "paraphrase" for c in cases) >= 20
     assert sum(c.category == "heldout" for c in cases) >= 20
     assert sum(c.category == "heldout2" for c in cases) >= 20
+    assert sum(c.category == "heldout3" for c in cases) >= 40
     texts = [c.text for c in cases]
     assert len(texts) == len(set(texts))
     assert "stack all three objects" in texts

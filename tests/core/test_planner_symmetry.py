@@ -107,11 +107,13 @@ def test_cli_symmetry_flag_plans_equivariantly(capsys):
 
 def test_cli_defaults_to_the_shipped_config(capsys):
     shipped = default_config_file()
-    assert shipped is not None and load_planner_config(shipped).symmetry == "objects"
+    assert shipped is not None and load_planner_config(shipped).symmetry == "none"
     text = "put the blue block on the red one"
     assert cli_main(["--model", "tiny-llama", "--raw", text]) == 0
     implicit = capsys.readouterr().out
     assert cli_main(["--model", "tiny-llama", "--raw", "--config", str(shipped), text]) == 0
     assert capsys.readouterr().out == implicit
-    assert cli_main(["--model", "tiny-llama", "--raw", "--symmetry", "none", text]) == 0
-    assert capsys.readouterr().out != implicit  # the scores differ without the symmetry
+    assert cli_main(["--model", "tiny-llama", "--raw", "--symmetry", "objects", text]) == 0
+    assert capsys.readouterr().out != implicit  # the scores differ with the symmetry
+    untuned = load_planner_config(shipped.parent / "planner_untuned.yaml")
+    assert (untuned.adapter, untuned.symmetry, untuned.length_prior) == ("", "objects", 0.4)

@@ -33,6 +33,7 @@ instruction. Two modes:
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from pathlib import Path
 import torch
 
 from .planner_channel import channel_log_probs
-from .planner_config import PlannerConfig, default_prompt_file
+from .planner_config import PlannerConfig, default_prompt_file, resolve_adapter
 from .planner_errors import PlanCanceledError, PlannerConfigError, PlannerError
 from .planner_parse import parse_plan_text
 from .planner_prompt import PromptConfig, RenderedPrompt, load_prompt_config
@@ -49,6 +50,8 @@ from .planner_space import PlanSpace
 from .planner_steps import next_steps
 from .planner_symmetry import object_renamings, rename_objects
 from .scoring import ActionScorer
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["MAX_INSTRUCTION_CHARS", "PlanResult", "Planner", "check_instruction"]
 
@@ -181,6 +184,23 @@ class Planner:
         except CaptionerConfigError as exc:
             raise PlannerConfigError(str(exc)) from exc
         scorer = ActionScorer.from_pretrained(config.model, value_head=False, device=config.device)
+        adapter = resolve_adapter(config.adapter)
+        if adapter:
+            from .planner_tuning import merge_adapter, read_tuning_metadata
+
+            base = read_tuning_metadata(adapter)["base_model"]
+            if base == config.model:
+                merge_adapter(scorer.model, adapter, base_model=config.model)
+            else:
+                # The shipped config names SmolLM2's adapter; another model (a test model,
+                # Flan-T5) plans untuned rather than failing. Said loudly, never silently.
+                _log.warning(
+                    "planner: adapter %s was tuned on %r, not on %r: planning without it",
+                    adapter,
+                    base,
+                    config.model,
+                )
+                adapter = ""
         return cls(
             scorer,
             prompt,
@@ -195,7 +215,7 @@ class Planner:
             plans_per_batch=config.plans_per_batch,
             max_new_tokens=config.max_new_tokens,
             max_plans=config.max_plans,
-            model_name=config.model,
+            model_name=config.model + (f" + {config.adapter}" if adapter else ""),
         )
 
     # --- planning --------------------------------------------------------------------

@@ -6,6 +6,7 @@ Examples::
     grounded-plan --raw "put the green block onto the red one"
     grounded-plan --model google/flan-t5-large --mode free --raw "grasp the blue object"
     grounded-plan --config config/planner.yaml --json "stack all three objects"
+    grounded-plan --adapter "" "put the red block on the blue one"   # untuned LLM
 
 Settings come from the shipped ``config/planner.yaml`` (the planner node's file) unless
 ``--config`` names another; the flags override single keys. Prints the plan as numbered
@@ -43,7 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", help="planner config (default: the shipped config/planner.yaml)"
     )
-    parser.add_argument("--model", help="special name, local model directory or HF hub id")
+    parser.add_argument(
+        "--model",
+        help="special name, local model directory or HF hub id (the config's adapter "
+        "applies only to the model it was tuned on)",
+    )
+    parser.add_argument(
+        "--adapter", help="LoRA adapter directory from grounded-plan-tune ('' = none)"
+    )
     parser.add_argument("--prompt", dest="prompt_file", help="few-shot prompt YAML")
     parser.add_argument("--captions", dest="caption_file", help="caption set YAML")
     parser.add_argument("--mode", choices=MODES)
@@ -73,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_planner_config(args.config or default_config_file()).replace(
             model=args.model,
+            adapter=args.adapter,
             prompt_file=args.prompt_file,
             caption_file=args.caption_file,
             mode=args.mode,

@@ -58,6 +58,16 @@ def default_config_file() -> Path | None:
     return path if path.is_file() else None
 
 
+def resolve_adapter(path: str) -> str:
+    """An adapter path as given if it exists (absolute, or relative to the working
+    directory), else relative to the repository root (so the shipped config's
+    ``models/planner_lora`` works from any directory); "" stays "" (no adapter)."""
+    if not path or Path(path).is_absolute() or Path(path).exists():
+        return path
+    in_repo = _REPO_CONFIG.parent / path
+    return str(in_repo) if in_repo.exists() else path
+
+
 def default_prompt_file() -> Path:
     """The shipped few-shot prompt, ``config/planner_prompt.yaml`` of the repository."""
     path = _REPO_CONFIG / "planner_prompt.yaml"
@@ -74,6 +84,8 @@ class PlannerConfig:
     """Planner settings; see ``config/planner.yaml`` for what each one does."""
 
     model: str = "smollm2-135m-instruct"
+    # "" or a LoRA adapter directory tuned on `model` (grounded-plan-tune), merged at load.
+    adapter: str = ""
     prompt_file: str = ""
     caption_file: str = ""
     mode: str = "constrained"
@@ -108,7 +120,7 @@ class PlannerConfig:
         for name in ("model", "device"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
                 raise PlannerConfigError(f"{name} must be a non-empty string")
-        for name in ("prompt_file", "caption_file"):
+        for name in ("adapter", "prompt_file", "caption_file"):
             if not isinstance(getattr(self, name), str):
                 raise PlannerConfigError(f'{name} must be a string ("" = the default)')
         prior = self.length_prior

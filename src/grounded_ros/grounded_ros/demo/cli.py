@@ -180,11 +180,9 @@ def run(config: DemoConfig, *, retrain: bool, progress: bool, train_only: bool) 
         summary["startup_s"] = round(time.monotonic() - t_launch, 1)
         if need_planner:
             t_plan = time.monotonic()
-            plan = client.make_plan(instruction, config.startup_timeout_s)
-            _say(
-                f"demo: plan from the planner ({config.planner_model}, "
-                f"{time.monotonic() - t_plan:.1f} s):"
-            )
+            plan, planned_by = client.make_plan(instruction, config.startup_timeout_s)
+            summary["planned_by"] = planned_by
+            _say(f"demo: plan from the planner ({planned_by}, {time.monotonic() - t_plan:.1f} s):")
         else:
             plan = list(config.sub_goals)
             _say("demo: plan (given in the config):")

@@ -155,13 +155,14 @@ class DemoClient:
 
     # ------------------------------------------------------------------ the episode
 
-    def make_plan(self, instruction: str, timeout: float) -> list[str]:
+    def make_plan(self, instruction: str, timeout: float) -> tuple[list[str], str]:
+        """The planner's sub-goals and the model that planned (with its adapter, if any)."""
         future = self.planner.call_async(MakePlan.Request(instruction=instruction))
         self.spin_until(future.done, timeout, "the planner's answer")
         reply = future.result()
         if not reply.success:
             raise DemoError(f"the planner failed: {reply.message}")
-        return list(reply.plan.sub_goals)
+        return list(reply.plan.sub_goals), reply.plan.model
 
     def execute(self, instruction: str, plan: list[str], steps: int, timeout: float):
         """Run execute_task; returns the EpisodeOutcome (also when the policy fails)."""

@@ -17,7 +17,7 @@ gets ``success: false`` and a message (the raw text included); on the topic it i
 logged and nothing is published. The node keeps serving. Requests are planned one at
 a time (the model is shared).
 
-Parameters (read-only, see config/planner.yaml): model, prompt_file, caption_file,
+Parameters (read-only, see config/planner.yaml): model, adapter, prompt_file, caption_file,
 mode (constrained/free), search (plan/greedy), scoring (direct/channel), length_norm,
 calibration, symmetry (none/objects), length_prior (nats per sub-goal), device,
 max_new_tokens, plans_per_batch.
@@ -58,6 +58,12 @@ PARAMS = (
         _DEFAULTS.model,
         "Planning LLM: special name (smollm2-135m-instruct, tiny-llama...), model "
         "directory or Hugging Face id (e.g. google/flan-t5-large).",
+        read_only=True,
+    ),
+    Param(
+        "adapter",
+        _DEFAULTS.adapter,
+        "LoRA adapter directory tuned on `model` (grounded-plan-tune); empty = none.",
         read_only=True,
     ),
     Param(
@@ -169,7 +175,7 @@ class PlannerNode(Node):
             callback_group=group,
         )
         self.get_logger().info(
-            f"ready: model {config.model}, mode {config.mode}, "
+            f"ready: model {self.planner.model_name}, mode {config.mode}, "
             f"{len(self.planner.space.captions)} captions; service "
             f"{self.resolve_service_name('make_plan')}, action plan_instruction, "
             f"topics instruction -> plan"
