@@ -241,8 +241,11 @@ def extend_run(run: dict, config: PlannerConfig, cases) -> int:
     missing = [c for c in cases if c.text not in have]
     if not missing:
         return 0
-    settings = config.replace(symmetry=run.get("symmetry", "none"), adapter=run.get("adapter", ""))
-    settings = settings.replace(prompt_file=str(ROOT / run.get("prompt_file", CAPTIONS_PROMPT)))
+    settings = config.replace(
+        symmetry=run.get("symmetry", "none"),
+        adapter=run.get("adapter", ""),
+        prompt_file=str(ROOT / run.get("prompt_file", CAPTIONS_PROMPT)),
+    )
     planner = load_planner(run["model"], settings)
     channel = "channel_logp" in run["raw"][0]
     raws, times = raw_scores_of(planner, missing, channel, f"{run_label(run)} (+{len(missing)})")

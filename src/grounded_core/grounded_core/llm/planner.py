@@ -186,20 +186,14 @@ class Planner:
         scorer = ActionScorer.from_pretrained(config.model, value_head=False, device=config.device)
         adapter = resolve_adapter(config.adapter)
         if adapter:
-            from .planner_tuning import merge_adapter, read_tuning_metadata
+            from .planner_tuning import AdapterBaseMismatchError, merge_adapter
 
-            base = read_tuning_metadata(adapter)["base_model"]
-            if base == config.model:
+            try:
                 merge_adapter(scorer.model, adapter, base_model=config.model)
-            else:
+            except AdapterBaseMismatchError as exc:
                 # The shipped config names SmolLM2's adapter; another model (a test model,
                 # Flan-T5) plans untuned rather than failing. Said loudly, never silently.
-                _log.warning(
-                    "planner: adapter %s was tuned on %r, not on %r: planning without it",
-                    adapter,
-                    base,
-                    config.model,
-                )
+                _log.warning("planner: %s: planning without it", exc)
                 adapter = ""
         return cls(
             scorer,

@@ -48,7 +48,9 @@ CALIBRATIONS = ("none", "pmi")
 #: all renamings of the objects (:mod:`.planner_symmetry`; k! scoring passes).
 SYMMETRIES = ("none", "objects")
 
-_REPO_CONFIG = Path(__file__).resolve().parents[4] / "config"
+#: The repository this package lives in (its config/ and models/ are the shipped ones).
+REPO_ROOT = Path(__file__).resolve().parents[4]
+_REPO_CONFIG = REPO_ROOT / "config"
 
 
 def default_config_file() -> Path | None:
@@ -64,7 +66,7 @@ def resolve_adapter(path: str) -> str:
     ``models/planner_lora`` works from any directory); "" stays "" (no adapter)."""
     if not path or Path(path).is_absolute() or Path(path).exists():
         return path
-    in_repo = _REPO_CONFIG.parent / path
+    in_repo = REPO_ROOT / path
     return str(in_repo) if in_repo.exists() else path
 
 

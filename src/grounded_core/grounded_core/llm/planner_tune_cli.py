@@ -21,11 +21,10 @@ import argparse
 import dataclasses
 import os
 import sys
-from pathlib import Path
-
-import yaml
 
 from .planner_config import default_config_file, default_prompt_file, load_planner_config
+from .planner_errors import PlannerConfigError
+from .planner_eval import load_instruction_set
 from .planner_tuning import TuningConfig
 
 __all__ = ["main"]
@@ -52,12 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def read_instructions(path: str) -> list[str]:
-    """The instruction texts of an instruction-set YAML file."""
+def read_instructions(path: str, space) -> list[str]:
+    """The instruction texts of an instruction-set YAML file (checked as bench/planner.py
+    reads it)."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        return [str(item["text"]) for item in data["instructions"]]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        return [case.text for case in load_instruction_set(path, space)]
+    except PlannerConfigError as exc:
         raise ValueError(f"{path}: not an instruction set ({exc})") from exc
 
 
@@ -81,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             model=args.model, prompt_file=args.prompt_file, caption_file=args.caption_file
         )
         config = config.replace(adapter="", mode="constrained")
-        exclude = [text for path in args.exclude for text in read_instructions(path)]
         planner = Planner.load(config)
+        exclude = [t for path in args.exclude for t in read_instructions(path, planner.space)]
         prompt_file = config.prompt_file or default_prompt_file()
         with tqdm(total=tuning.steps, desc="tuning planner", unit="step") as bar:
 

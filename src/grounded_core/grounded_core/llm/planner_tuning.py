@@ -34,11 +34,13 @@ from pathlib import Path
 import torch
 
 from .cache import atomic_directory
+from .planner_config import REPO_ROOT
 from .planner_data import InstructionGenerator, TuningExample
 from .planner_errors import PlannerConfigError
 
 __all__ = [
     "TUNING_FILE",
+    "AdapterBaseMismatchError",
     "TuningConfig",
     "merge_adapter",
     "read_tuning_metadata",
@@ -94,8 +96,8 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def _repo_relative(path: str | os.PathLike) -> str:
     """``path`` relative to the repository when it lies inside it (as recorded)."""
-    path, repo = Path(path).resolve(), Path(__file__).resolve().parents[4]
-    return str(path.relative_to(repo)) if path.is_relative_to(repo) else str(path)
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def read_tuning_metadata(adapter_dir: str | os.PathLike) -> dict:
@@ -117,16 +119,24 @@ def read_tuning_metadata(adapter_dir: str | os.PathLike) -> dict:
     return meta
 
 
+class AdapterBaseMismatchError(PlannerConfigError):
+    """The adapter was tuned on another base model (nothing was applied)."""
+
+    def __init__(self, adapter_dir, tuned_on: str, model: str):
+        super().__init__(
+            f"adapter {str(adapter_dir)!r} was tuned on {tuned_on!r}, not on {model!r}"
+        )
+        self.tuned_on = tuned_on
+
+
 def merge_adapter(model: torch.nn.Module, adapter_dir: str | os.PathLike, *, base_model: str):
     """Apply the LoRA adapter in ``adapter_dir`` to ``model`` and merge it into the
     weights (in place; the model keeps its type). ``base_model`` is the name the model
-    was loaded by: an adapter tuned on another base is refused."""
+    was loaded by: an adapter tuned on another base is refused
+    (:class:`AdapterBaseMismatchError`, before the model is touched)."""
     meta = read_tuning_metadata(adapter_dir)
     if meta["base_model"] != base_model:
-        raise PlannerConfigError(
-            f"adapter {str(adapter_dir)!r} was tuned on {meta['base_model']!r}, "
-            f"not on {base_model!r}"
-        )
+        raise AdapterBaseMismatchError(adapter_dir, meta["base_model"], base_model)
     from peft import PeftModel
 
     was_training = model.training
